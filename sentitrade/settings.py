@@ -6,6 +6,7 @@ or a risk limit means the same thing everywhere. See `.env.example` for each var
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -51,6 +52,7 @@ class Settings(BaseSettings):
         "local", description="local: embedded stores and replay data; production: PostgreSQL, live APIs."
     )
     data_dir: Path = Field(Path("data"), description="Root of every embedded store and the replay data.")
+    history_start: date = Field(date(2026, 11, 1), description="First day of the daily partitions (UTC).")
     model_name: str = Field("sentitrade-signal", description="MLflow registered model holding the signal models.")
     mlflow_tracking_uri: str | None = Field(None, description="Defaults to SQLite under DATA_DIR/mlflow.")
     ledger_url: str | None = Field(None, description="SQLAlchemy URL of the trader ledger; defaults to SQLite.")

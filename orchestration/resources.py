@@ -1,0 +1,88 @@
+"""Dagster resources, and the one place that picks local or production ones.
+
+Local (the default): the replay data set, the Parquet lake and DuckDB warehouse under the data
+directory, MLflow on SQLite. Production: the same code with the stores the environment names
+(an MLflow server on PostgreSQL, Dagster's own PostgreSQL storage is set in `dagster.yaml`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from dagster import ConfigurableResource
+from dagster_dbt import DbtCliResource
+
+from connectors.lake import Lake
+from connectors.replay import ReplaySource
+from models import registry
+from models.features import DBT_PROJECT_DIR
+from sentitrade.settings import Settings
+
+
+class LakeResource(ConfigurableResource):
+    """The Parquet lake the ingest and score assets write and dbt reads."""
+
+    root: str
+
+    def get(self) -> Lake:
+        return Lake(Path(self.root))
+
+
+class ReplayResource(ConfigurableResource):
+    """Tweets, markets and prices from the generated replay data set, answered like the live APIs."""
+
+    replay_dir: str
+
+    def get(self) -> ReplaySource:
+        return ReplaySource(Path(self.replay_dir))
+
+
+class WarehouseResource(ConfigurableResource):
+    """The DuckDB file dbt builds; Python assets read its tables read-only."""
+
+    path: str
+
+    def table(self, name: str) -> pd.DataFrame:
+        with duckdb.connect(self.path, read_only=True) as con:
+            return con.sql(f"select * from main.{name}").df()
+
+
+class MlflowResource(ConfigurableResource):
+    """Where runs are tracked and models registered, and the bar a version must clear to be promoted."""
+
+    tracking_uri: str
+    artifact_root: str
+    model_name: str
+    holdout_days: int
+    min_holdout_auc: float
+
+    def setup_for_execution(self, context) -> None:
+        registry.configure(self.tracking_uri, self.artifact_root)
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """The variables `dbt/profiles.yml` and the dbt sources read."""
+    return {
+        "SENTITRADE_LAKE_DIR": str(settings.lake_dir),
+        "SENTITRADE_WAREHOUSE_PATH": str(settings.warehouse_path),
+    }
+
+
+def build_resources(settings: Settings) -> dict:
+    os.environ.update(dbt_environment(settings))  # the dbt subprocess inherits them
+    return {
+        "lake": LakeResource(root=str(settings.lake_dir)),
+        "replay": ReplayResource(replay_dir=str(settings.replay_dir)),
+        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        "mlflow": MlflowResource(
+            tracking_uri=settings.tracking_uri,
+            artifact_root=settings.artifact_root,
+            model_name=settings.model_name,
+            holdout_days=settings.holdout_days,
+            min_holdout_auc=settings.min_holdout_auc,
+        ),
+        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR)),
+    }
