@@ -118,13 +118,22 @@ class Ledger:
                     signal=str(decision["signal"]),
                     target_token=decision["target_token"],
                     reason=decision["reason"],
-                    features=json.dumps(features),
+                    features=json.dumps(features, default=str),
                 )
             )
-            for order in step.orders:
-                con.execute(orders.insert().values(run_id=run_id, **_columns(orders, asdict(order))))
-            for fill in step.fills:
-                con.execute(fills.insert().values(run_id=run_id, **_columns(fills, asdict(fill))))
+            self._insert_orders(con, run_id, step.orders, step.fills)
+
+    def record_orders(self, run_id: str, new_orders, new_fills) -> None:
+        """Orders and fills outside a decision (closing out at shutdown), atomically."""
+        with self.engine.begin() as con:
+            self._insert_orders(con, run_id, new_orders, new_fills)
+
+    @staticmethod
+    def _insert_orders(con, run_id: str, new_orders, new_fills) -> None:
+        for order in new_orders:
+            con.execute(orders.insert().values(run_id=run_id, **_columns(orders, asdict(order))))
+        for fill in new_fills:
+            con.execute(fills.insert().values(run_id=run_id, **_columns(fills, asdict(fill))))
 
     def record_equity(self, run_id: str, ts, value: float) -> None:
         with self.engine.begin() as con:

@@ -1,7 +1,5 @@
 """Ingest assets: tweets, markets and price history into the lake, one UTC day per partition."""
 
-from __future__ import annotations
-
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa

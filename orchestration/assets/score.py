@@ -1,7 +1,5 @@
 """Score asset: each day's tweets with their sentiment and confidence."""
 
-from __future__ import annotations
-
 from datetime import date
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset

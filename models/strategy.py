@@ -1,0 +1,45 @@
+"""The decision rule: turn the model's probability of an up-move into a target position.
+
+Polymarket has no shorting, so a bearish view is expressed by holding the NO token instead of selling YES.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Literal
+
+from sentitrade.settings import StrategySettings
+
+Token = Literal["YES", "NO"]
+
+
+class Signal(StrEnum):
+    """BUY: hold the YES token. SELL: hold the NO token. HOLD: be flat."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+    HOLD = "HOLD"
+
+    @property
+    def token(self) -> Token | None:
+        """The outcome token this signal wants held, None for flat."""
+        return {"BUY": "YES", "SELL": "NO"}.get(self.value)
+
+
+def evaluate(p_up: float, n_tweets: int, rule: StrategySettings) -> tuple[Signal, str]:
+    """The signal and a short reason for it, so every decision can be explained afterwards."""
+    if n_tweets < rule.min_tweets:
+        return Signal.HOLD, f"{n_tweets} tweets < min {rule.min_tweets}"
+    if math.isnan(p_up):
+        return Signal.HOLD, "no prediction"
+    if p_up > rule.buy_above:
+        return Signal.BUY, f"p_up {p_up:.3f} > {rule.buy_above:g}"
+    if p_up < rule.sell_below:
+        return Signal.SELL, f"p_up {p_up:.3f} < {rule.sell_below:g}"
+    return Signal.HOLD, f"p_up {p_up:.3f} within [{rule.sell_below:g}, {rule.buy_above:g}]"
+
+
+def decide(p_up: float, n_tweets: int, rule: StrategySettings) -> Signal:
+    """BUY above `buy_above`, SELL below `sell_below`, else HOLD; always HOLD on too few tweets."""
+    return evaluate(p_up, n_tweets, rule)[0]

@@ -1,0 +1,44 @@
+"""The Dagster code location: every asset from ingest to promotion, wired to one set of resources."""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetSelection,
+    Definitions,
+    ScheduleDefinition,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
+
+from orchestration.assets.features import dbt_features
+from orchestration.assets.ingest import markets, price_history, raw_tweets
+from orchestration.assets.promote import promotion
+from orchestration.assets.score import scored_tweets
+from orchestration.assets.train import backtest_assets, model_assets
+from orchestration.checks import training_set_is_usable
+from orchestration.partitions import daily
+from orchestration.resources import build_resources
+from sentitrade.settings import Settings
+
+DAILY_ASSETS = AssetSelection.assets(raw_tweets, scored_tweets, price_history)
+
+daily_ingest = define_asset_job("daily_ingest", selection=DAILY_ASSETS, partitions_def=daily)
+research = define_asset_job(
+    "research", selection=AssetSelection.all() - DAILY_ASSETS, description="dbt features -> models -> backtests -> promotion"
+)
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    return Definitions(
+        assets=[raw_tweets, markets, price_history, scored_tweets, dbt_features, *model_assets, *backtest_assets, promotion],
+        asset_checks=[training_set_is_usable],
+        jobs=[daily_ingest, research],
+        schedules=[
+            build_schedule_from_partitioned_job(daily_ingest, hour_of_day=0, minute_of_hour=15),
+            ScheduleDefinition(job=research, cron_schedule="0 2 * * *"),
+        ],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(Settings())

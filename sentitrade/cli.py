@@ -1,0 +1,125 @@
+"""`sentitrade`: one console script for the demo, the trader and the replay data set.
+
+Usage errors (an unknown flag, a bad value, a missing data directory, no champion yet) print one
+line that says what to do next and exit with code 2; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+app = typer.Typer(
+    help="Trade Polymarket prediction markets on the sentiment of tweets.\n\n"
+    "Start with `sentitrade demo`: it generates a synthetic replay data set, materializes every "
+    "Dagster asset, trains and promotes a model in MLflow, and paper-trades the held-out days.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+replay_app = typer.Typer(help="The synthetic replay data set the demo runs on.", no_args_is_help=True)
+app.add_typer(replay_app, name="replay")
+
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir",
+        envvar="SENTITRADE_DATA_DIR",
+        help="Root of every store: replay data, lake, warehouse, Dagster home, MLflow, ledger.",
+        file_okay=False,
+    ),
+]
+
+
+class UserError(click.UsageError):
+    """A problem the user can fix; printed as one line, exit code 2."""
+
+
+def _use_data_dir(data_dir: Path):
+    """Point every component at DATA_DIR before anything reads its settings."""
+    os.environ["SENTITRADE_DATA_DIR"] = str(data_dir.expanduser().resolve())
+    from sentitrade.settings import Settings
+
+    return Settings()
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed of the replay generator: same seed, same data.")] = 7,
+    markets: Annotated[int, typer.Option(min=1, max=24, help="Markets to simulate.")] = 2,
+    days: Annotated[int, typer.Option(min=3, max=24, help="Days of data; the last `holdout_days` are held out.")] = 7,
+    tweets_per_day: Annotated[int, typer.Option(min=100, help="Tweets per day across all markets.")] = 7200,
+    no_signal: Annotated[bool, typer.Option("--no-signal", help="Control set: tweets and prices independent.")] = False,
+    data_dir: DataDir = Path("data"),
+):
+    """Run the whole pipeline end to end on a synthetic replay data set and print a report.
+
+    Stages: replay data -> Dagster assets (ingest, score, dbt features, labels, training set,
+    XGBoost and LightGBM models, backtests, promotion) -> paper trader on the held-out days.
+    The last line is one JSON object with the figures.
+    """
+    from sentitrade.demo import DemoOptions, run_demo
+
+    settings = _use_data_dir(data_dir)
+    run_demo(settings, DemoOptions(seed, markets, days, tweets_per_day, not no_signal))
+
+
+@app.command()
+def trade(
+    data_dir: DataDir = Path("data"),
+    model_name: Annotated[str | None, typer.Option(help="Registered model to trade (default: SENTITRADE_MODEL_NAME).")] = None,
+):
+    """Paper-trade the champion model (`models:/<name>@champion`) over the held-out replay days.
+
+    Tweets are replayed in time order through the same scoring and feature code as the offline
+    tables; every decision, order and fill goes to the ledger.
+    """
+    from trader.run import run_paper_replay
+
+    settings = _use_data_dir(data_dir)
+    if not settings.data_dir.is_dir() or not any(settings.data_dir.iterdir()):
+        raise UserError(f"data directory {settings.data_dir} is missing or empty: run `sentitrade demo --data-dir {data_dir}` first")
+    run_paper_replay(settings, model_name or settings.model_name)
+
+
+@replay_app.command("generate")
+def replay_generate(
+    seed: Annotated[int, typer.Option(help="Seed: same seed, same data.")] = 7,
+    markets: Annotated[int, typer.Option(min=1, max=24)] = 2,
+    days: Annotated[int, typer.Option(min=1, max=24)] = 7,
+    tweets_per_day: Annotated[int, typer.Option(min=1)] = 7200,
+    no_signal: Annotated[bool, typer.Option("--no-signal")] = False,
+    data_dir: DataDir = Path("data"),
+):
+    """Write the replay data set (X API v2 payloads, Gamma markets, CLOB price history) to DATA_DIR/replay."""
+    from connectors.replay import ReplayConfig, generate_replay
+
+    settings = _use_data_dir(data_dir)
+    manifest = generate_replay(settings.replay_dir, ReplayConfig(seed, markets, days, tweets_per_day, not no_signal))
+    typer.echo(f"wrote {manifest['tweets']:,} tweets over {days} days for {markets} markets to {settings.replay_dir}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning every user error into one line and exit code 2."""
+    from connectors.replay.source import ReplayNotFoundError
+    from models.registry import NoChampionError
+
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError:
+        sys.exit(0)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None and not isinstance(exc, UserError) else ""
+        print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
+        sys.exit(2)
+    except (NoChampionError, ReplayNotFoundError) as exc:
+        print(f"error: {str(exc).strip(chr(39))}", file=sys.stderr)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)

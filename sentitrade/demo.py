@@ -1,0 +1,142 @@
+"""The main job: replay data -> every Dagster asset -> paper trader -> report, on embedded stores.
+
+It runs the code location's own jobs (`daily_ingest` per day, then `research`) against a real
+Dagster instance in DATA_DIR/dagster, so `dagster dev` opened on it afterwards shows every asset
+materialized, and MLflow's UI shows the runs, the registered versions and the champion.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from rich.console import Console
+from rich.table import Table
+
+from connectors.replay import ReplayConfig, generate_replay
+from sentitrade.settings import Settings
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    seed: int = 7
+    markets: int = 2
+    days: int = 7
+    tweets_per_day: int = 7200
+    signal: bool = True
+
+
+class DemoError(RuntimeError):
+    """A stage failed; the message names it and where to look."""
+
+
+def prepare_dagster_home(settings: Settings):
+    """A real Dagster instance under DATA_DIR/dagster (SQLite storage), without telemetry."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    from dagster import DagsterInstance
+
+    return DagsterInstance.get()
+
+
+def materialize_all(settings: Settings, days: list[date], console: Console, started: float) -> dict:
+    """Run `daily_ingest` for each day, then `research`; return the research run's asset values."""
+    from dagster import AssetKey
+
+    from orchestration.definitions import build_definitions
+
+    instance = prepare_dagster_home(settings)
+    defs = build_definitions(settings)
+    ingest = defs.resolve_job_def("daily_ingest")
+    for day in days:
+        result = ingest.execute_in_process(instance=instance, partition_key=day.isoformat(), run_config=QUIET_LOGS, raise_on_error=False)
+        if not result.success:
+            raise DemoError(f"daily_ingest failed for {day}: open the Dagster UI (make ui) and look at run {result.run_id}")
+    console.print(f"[2/4] ingest + score: {len(days)} daily partitions of raw_tweets, scored_tweets, price_history ({time.perf_counter() - started:.0f} s)")
+    research = defs.resolve_job_def("research").execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
+    if not research.success:
+        failed = [e.step_key for e in research.all_events if e.is_step_failure]
+        raise DemoError(f"research job failed at {', '.join(failed) or 'an asset check'}: see run {research.run_id} in the Dagster UI (make ui)")
+    console.print(f"[3/4] dbt features + labels, XGBoost and LightGBM trained, backtested, promotion decided ({time.perf_counter() - started:.0f} s)")
+    return {key: research.asset_value(AssetKey(key)) for key in ("xgboost_model", "lightgbm_model", "xgboost_backtest", "lightgbm_backtest", "promotion")}
+
+
+def run_demo(settings: Settings, options: DemoOptions) -> dict:
+    console = Console()
+    started = time.perf_counter()
+    config = ReplayConfig(options.seed, options.markets, options.days, options.tweets_per_day, options.signal, start=settings.history_start)
+    last_day = config.start + timedelta(days=config.days - 1)
+    if last_day >= date.today():
+        raise DemoError(f"--days {options.days} from {config.start} reaches {last_day}, past yesterday: use fewer days")
+    if options.days <= settings.holdout_days + 1:
+        raise DemoError(f"--days must exceed the {settings.holdout_days} held-out days by at least 2")
+    manifest = generate_replay(settings.replay_dir, config)
+    kind = "with a planted signal" if options.signal else "control set, no signal"
+    console.print(f"[1/4] replay data: {manifest['tweets']:,} synthetic tweets, {options.markets} markets, {options.days} days, {kind}")
+    values = materialize_all(settings, [config.start + timedelta(days=i) for i in range(config.days)], console, started)
+
+    champion = values["promotion"]["champion_version"]
+    trade = None
+    if champion is not None:
+        from trader.run import run_paper_replay
+
+        trade = run_paper_replay(settings, settings.model_name, quiet=True)
+        console.print(f"[4/4] paper trader: {trade.decisions} decisions, {trade.fills} fills on the held-out days ({time.perf_counter() - started:.0f} s)")
+    else:
+        console.print(f"[4/4] paper trader skipped: no version reached holdout AUC {settings.min_holdout_auc}, so none was promoted")
+    report = build_report(values, trade, time.perf_counter() - started)
+    print_report(console, settings, values, report)
+    print(json.dumps(report))
+    return report
+
+
+def build_report(values: dict, trade, seconds: float) -> dict:
+    champion = values["promotion"]["champion_version"]
+    backtests = [values[f"{k}_backtest"] for k in ("xgboost", "lightgbm")]
+    best = next((b for b in backtests if b["candidate"].version == champion), None)
+    return {
+        "champion_version": champion,
+        "auc_holdout": {k: round(values[f"{k}_model"]["holdout"]["auc"], 4) for k in ("xgboost", "lightgbm")},
+        "backtest_return": round(best["metrics"]["total_return"], 6) if best else None,
+        "sharpe": round(best["metrics"]["sharpe"], 4) if best else None,
+        "max_drawdown": round(best["metrics"]["max_drawdown"], 6) if best else None,
+        "paper_pnl": round(trade.pnl, 4) if trade else None,
+        "fills": trade.fills if trade else 0,
+        "equity_png": best["equity_png"] if best else None,
+        "seconds": round(seconds, 1),
+    }
+
+
+def print_report(console: Console, settings: Settings, values: dict, report: dict) -> None:
+    table = Table(title="sentitrade demo: models on the held-out days (synthetic replay data)")
+    for column in ("model", "version", "holdout AUC", "backtest return", "Sharpe", "max drawdown", "fills", ""):
+        table.add_column(column, justify="right" if column not in ("model", "") else "left")
+    for kind in ("xgboost", "lightgbm"):
+        bt = values[f"{kind}_backtest"]
+        m, version = bt["metrics"], bt["candidate"].version
+        table.add_row(
+            kind, version, f"{values[f'{kind}_model']['holdout']['auc']:.3f}", f"{m['total_return']:+.2%}",
+            f"{m['sharpe']:.2f}", f"{m['max_drawdown']:.2%}", f"{int(m['n_fills'])}",
+            "champion" if version == report["champion_version"] else "",
+        )
+    console.print(table)
+    if report["paper_pnl"] is not None:
+        console.print(f"paper trader: PnL {report['paper_pnl']:+.2f} USDC with {report['fills']} fills; ledger {settings.ledger}")
+    if report["equity_png"]:
+        console.print(f"champion's equity curve: {report['equity_png']}")
+    data = settings.data_dir
+    console.print(
+        "open what this run made:\n"
+        f"  Dagster UI: DAGSTER_HOME={settings.dagster_home} SENTITRADE_DATA_DIR={data} dagster dev -w workspace.yaml\n"
+        f"  MLflow UI:  mlflow ui --backend-store-uri {settings.tracking_uri} --port 5000\n"
+        f"  (or `make ui DATA_DIR={data}`)"
+    )

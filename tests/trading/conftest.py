@@ -1,0 +1,43 @@
+"""Settings built from explicit values, so no environment variable or `.env` can change a test's numbers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from models.engine import MarketInfo
+from sentitrade.settings import CostSettings, RiskSettings, Settings, StrategySettings
+
+
+@pytest.fixture
+def make_settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Callable[..., Settings]:
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("SENTITRADE_")]:
+        monkeypatch.delenv(name)
+
+    def make(**risk: float) -> Settings:
+        settings = Settings()
+        settings.risk = RiskSettings(**{"starting_cash": 1000.0, "kelly_fraction": 0.25,
+                                        "max_position_fraction": 0.20, "max_drawdown": 0.20, **risk})
+        settings.costs = CostSettings(half_spread=0.005, slippage=0.002)
+        settings.strategy = StrategySettings(buy_above=0.65, sell_below=0.35, min_tweets=10)
+        return settings
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def make_market() -> Callable[..., MarketInfo]:
+    """Markets default to Polymarket's common 0.01 tick, 5-share minimum and no fees."""
+
+    def make(name: str = "m", **kwargs) -> MarketInfo:
+        return MarketInfo(name, f"{name}-yes", f"{name}-no", **kwargs)
+
+    return make

@@ -1,0 +1,119 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from models.engine import Fill, Order, PaperExchange, Portfolio, TradingEngine
+from models.strategy import Signal
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def engine_for(settings, *markets):
+    by_name = {m.market: m for m in markets}
+    return TradingEngine(by_name, settings, PaperExchange(by_name, settings.costs))
+
+
+def test_buy_opens_kelly_sized_yes_then_holds_then_closes(settings, make_market):
+    engine = engine_for(settings, make_market())
+    step = engine.on_decision(T0, "m", 0.9, 50, 0.50)
+    # stake 0.2 × 1000 = 200 USDC at the 0.51 fill → 392.15 shares (hundredths, rounded down)
+    assert step.orders == [Order(T0, "m", "YES", "m-yes", "BUY", 392.15, 0.51, "open")]
+    assert step.fills == [Fill(T0, "m", "YES", "m-yes", "BUY", 392.15, 0.51, 0.0)]
+    assert step.decision.signal is Signal.BUY and step.decision.target_token == "YES"
+    assert engine.portfolio.cash == pytest.approx(800.0035)
+
+    held = engine.on_decision(T0 + H, "m", 0.70, 50, 0.55)
+    assert held.orders == [] and "hold 392.15 YES" in held.decision.reason
+    assert engine.portfolio.positions["m"].shares == 392.15
+
+    closed = engine.on_decision(T0 + 2 * H, "m", 0.50, 50, 0.50)
+    assert [(o.side, o.token, o.shares, o.reason) for o in closed.orders] == [("SELL", "YES", 392.15, "close")]
+    assert closed.fills[0].price == 0.49
+    assert engine.portfolio.positions == {}
+    assert engine.portfolio.cash == pytest.approx(992.157)  # 800.0035 + 392.15 × 0.49
+
+
+def test_opposite_signal_flips_sell_then_buy(settings, make_market):
+    engine = engine_for(settings, make_market())
+    engine.on_decision(T0, "m", 0.9, 50, 0.50)
+    step = engine.on_decision(T0 + H, "m", 0.1, 50, 0.60)
+    # sell 392.15 YES at 0.59 → cash 1031.372; stake 0.2 × 1031.372 on NO (mid 0.40, fill 0.41) → 503.10
+    assert step.orders == [
+        Order(T0 + H, "m", "YES", "m-yes", "SELL", 392.15, 0.59, "flip"),
+        Order(T0 + H, "m", "NO", "m-no", "BUY", 503.1, 0.41, "open"),
+    ]
+    assert [(f.side, f.token, f.price) for f in step.fills] == [("SELL", "YES", 0.59), ("BUY", "NO", 0.41)]
+    position = engine.portfolio.positions["m"]
+    assert (position.token, position.shares, position.avg_cost) == ("NO", 503.1, 0.41)
+    assert engine.portfolio.cash == pytest.approx(825.101)
+    assert engine.mark(T0 + H, {"m": 0.60}) == pytest.approx(825.101 + 503.1 * 0.40)
+
+
+def test_orders_below_min_size_are_not_sent(make_settings, make_market):
+    engine = engine_for(make_settings(starting_cash=10.0), make_market())
+    step = engine.on_decision(T0, "m", 0.9, 50, 0.50)  # 2 USDC / 0.51 = 3.92 shares < 5
+    assert step.orders == [] and step.fills == []
+    assert "open BUY 3.92 YES not sent: below min order size 5" in step.decision.reason
+    assert engine.portfolio.positions == {} and engine.portfolio.cash == 10.0
+
+
+def test_taker_fee_charged_only_where_enabled(settings, make_market):
+    engine = engine_for(settings, make_market("fee", fees_enabled=True, fee_rate=0.04),
+                        make_market("free", fee_rate=0.04))
+    fee_fill = engine.on_decision(T0, "fee", 0.9, 50, 0.50).fills[0]
+    assert fee_fill.fee == 3.91993  # 392.15 × 0.04 × 0.51 × 0.49
+    assert engine.on_decision(T0, "free", 0.9, 50, 0.50).fills[0].fee == 0.0
+    assert engine.portfolio.fees_paid == 3.91993
+
+
+def test_open_never_spends_more_cash_than_held(make_settings, make_market):
+    settings = make_settings(kelly_fraction=1.0, max_position_fraction=1.0)
+    engine = engine_for(settings, make_market(fees_enabled=True, fee_rate=0.04))
+    fill = engine.on_decision(T0, "m", 1.0, 50, 0.50).fills[0]
+    assert fill.shares == 1923.09  # 1000 / (0.51 + 0.04 × 0.51 × 0.49), not 1000 / 0.51 = 1960.78
+    assert 0 <= engine.portfolio.cash < 0.01
+
+
+def test_drawdown_halt_closes_every_position_and_latches(settings, make_market):
+    engine = engine_for(settings, make_market("a"), make_market("b"))
+    engine.on_decision(T0, "a", 0.9, 50, 0.50)  # 392.15 YES
+    engine.on_decision(T0, "b", 0.9, 50, 0.50)  # 0.2 × 996.0785 / 0.51 → 390.61 YES
+    assert engine.portfolio.cash == pytest.approx(600.7924)
+    assert engine.mark(T0 + H, {"a": 0.10, "b": 0.10}) == pytest.approx(600.7924 + (392.15 + 390.61) * 0.10)
+    assert engine.risk.halted  # 679.07 < 80% of the 1000 peak
+
+    step = engine.on_decision(T0 + 2 * H, "a", 0.9, 50, 0.10)
+    assert [(o.market, o.side, o.token, o.reason) for o in step.orders] == [
+        ("a", "SELL", "YES", "halt"), ("b", "SELL", "YES", "halt")]
+    assert [f.price for f in step.fills] == [0.09, 0.09]
+    assert engine.portfolio.positions == {}
+    assert step.decision.signal is Signal.BUY and step.decision.target_token is None
+    assert "halted: drawdown" in step.decision.reason
+    assert engine.portfolio.cash == pytest.approx(600.7924 + (392.15 + 390.61) * 0.09)
+
+    later = engine.on_decision(T0 + 3 * H, "b", 0.95, 50, 0.90)  # prices recovered: still no new trades
+    assert later.orders == [] and "halted" in later.decision.reason
+
+
+def test_paper_exchange_prices_no_from_yes_mid_and_respects_limits(settings, make_market):
+    markets = {"m": make_market()}
+    exchange = PaperExchange(markets, settings.costs)
+    buy_no = Order(T0, "m", "NO", "m-no", "BUY", 10.0, 0.41, "open")
+    assert exchange.execute(buy_no, 0.60) == Fill(T0, "m", "NO", "m-no", "BUY", 10.0, 0.41, 0.0)
+    assert exchange.execute(buy_no, 0.50) is None  # NO now fills at 0.51, above the 0.41 limit
+    sell_yes = Order(T0, "m", "YES", "m-yes", "SELL", 10.0, 0.59, "close")
+    assert exchange.execute(sell_yes, 0.50) is None  # would get 0.49, below the 0.59 limit
+
+
+def test_portfolio_books_average_cost_and_refuses_shorts():
+    book = Portfolio(100.0)
+    book.apply(Fill(T0, "m", "YES", "y", "BUY", 10, 0.40, 0.1))
+    book.apply(Fill(T0, "m", "YES", "y", "BUY", 30, 0.60, 0.0))
+    assert book.positions["m"].avg_cost == pytest.approx(0.55)
+    assert book.cash == pytest.approx(100 - 4 - 18 - 0.1)
+    assert book.equity({"m": 0.5}) == pytest.approx(book.cash + 40 * 0.5)
+    with pytest.raises(ValueError, match="close YES before buying NO"):
+        book.apply(Fill(T0, "m", "NO", "n", "BUY", 1, 0.5, 0.0))
+    with pytest.raises(ValueError, match="no shorting"):
+        book.apply(Fill(T0, "m", "YES", "y", "SELL", 41, 0.5, 0.0))
