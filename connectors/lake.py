@@ -57,6 +57,7 @@ MARKETS = pa.schema(
         ("min_order_size", pa.float64()),
         ("fees_enabled", pa.bool_()),
         ("fee_rate", pa.float64()),
+        ("fee_exponent", pa.float64()),
         ("neg_risk", pa.bool_()),
     ]
 )

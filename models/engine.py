@@ -33,6 +33,11 @@ class MarketInfo:
     fee_rate: float = 0.0
     fee_exponent: float = 1.0
 
+    @classmethod
+    def from_row(cls, row: Mapping) -> "MarketInfo":
+        """From a row of the lake's `markets` table (extra columns ignored)."""
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
     def token_id(self, token: Token) -> str:
         return self.yes_token_id if token == "YES" else self.no_token_id
 

@@ -107,6 +107,7 @@ def parse_gamma_market(market: dict) -> dict:
         "min_order_size": float(market.get("orderMinSize") or 5),
         "fees_enabled": bool(market.get("feesEnabled", False)),
         "fee_rate": float(schedule.get("rate") or 0.0),
+        "fee_exponent": float(schedule.get("exponent") or 1.0),
         "neg_risk": bool(market.get("negRisk", False)),
     }
 

@@ -78,6 +78,7 @@ def configure(tracking_uri: str, artifact_root: str, experiment: str = "sentitra
     bars) so the CLI, Dagster and trader logs show our messages, not MLflow's.
     """
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no phoning home from a trading box
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for noisy in ("alembic", "mlflow.store.db.utils"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

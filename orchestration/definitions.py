@@ -22,9 +22,12 @@ from sentitrade.settings import Settings
 
 DAILY_ASSETS = AssetSelection.assets(raw_tweets, scored_tweets, price_history)
 
-daily_ingest = define_asset_job("daily_ingest", selection=DAILY_ASSETS, partitions_def=daily)
+discover_markets = define_asset_job("discover_markets", selection=AssetSelection.assets(markets), description="Refresh the tracked markets.")
+daily_ingest = define_asset_job("daily_ingest", selection=DAILY_ASSETS, partitions_def=daily, description="One day of tweets, scores and prices.")
 research = define_asset_job(
-    "research", selection=AssetSelection.all() - DAILY_ASSETS, description="dbt features -> models -> backtests -> promotion"
+    "research",
+    selection=AssetSelection.all() - DAILY_ASSETS - AssetSelection.assets(markets),
+    description="dbt features -> models -> backtests -> promotion",
 )
 
 
@@ -32,8 +35,9 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=[raw_tweets, markets, price_history, scored_tweets, dbt_features, *model_assets, *backtest_assets, promotion],
         asset_checks=[training_set_is_usable],
-        jobs=[daily_ingest, research],
+        jobs=[discover_markets, daily_ingest, research],
         schedules=[
+            ScheduleDefinition(job=discover_markets, cron_schedule="0 0 * * *"),
             build_schedule_from_partitioned_job(daily_ingest, hour_of_day=0, minute_of_hour=15),
             ScheduleDefinition(job=research, cron_schedule="0 2 * * *"),
         ],

@@ -7,6 +7,7 @@ materialized, and MLflow's UI shows the runs, the registered versions and the ch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -56,16 +57,22 @@ def materialize_all(settings: Settings, days: list[date], console: Console, star
 
     instance = prepare_dagster_home(settings)
     defs = build_definitions(settings)
+    discovered = defs.resolve_job_def("discover_markets").execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
+    if not discovered.success:
+        raise DemoError(f"discover_markets failed: see run {discovered.run_id} in the Dagster UI (make ui)")
     ingest = defs.resolve_job_def("daily_ingest")
     for day in days:
         result = ingest.execute_in_process(instance=instance, partition_key=day.isoformat(), run_config=QUIET_LOGS, raise_on_error=False)
         if not result.success:
             raise DemoError(f"daily_ingest failed for {day}: open the Dagster UI (make ui) and look at run {result.run_id}")
     console.print(f"[2/4] ingest + score: {len(days)} daily partitions of raw_tweets, scored_tweets, price_history ({time.perf_counter() - started:.0f} s)")
-    research = defs.resolve_job_def("research").execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
+    log = settings.data_dir / "logs" / "research.log"
+    log.parent.mkdir(exist_ok=True)
+    with log.open("w") as sink, contextlib.redirect_stdout(sink):  # dbt's own progress lines go to the log
+        research = defs.resolve_job_def("research").execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
     if not research.success:
         failed = [e.step_key for e in research.all_events if e.is_step_failure]
-        raise DemoError(f"research job failed at {', '.join(failed) or 'an asset check'}: see run {research.run_id} in the Dagster UI (make ui)")
+        raise DemoError(f"research job failed at {', '.join(failed) or 'an asset check'}: see {log} and run {research.run_id} in the Dagster UI (make ui)")
     console.print(f"[3/4] dbt features + labels, XGBoost and LightGBM trained, backtested, promotion decided ({time.perf_counter() - started:.0f} s)")
     return {key: research.asset_value(AssetKey(key)) for key in ("xgboost_model", "lightgbm_model", "xgboost_backtest", "lightgbm_backtest", "promotion")}
 

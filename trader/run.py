@@ -92,11 +92,8 @@ class ReplayFeed:
 
 
 def load_markets(source: ReplaySource) -> dict[str, MarketInfo]:
-    infos = {}
-    for raw in source.gamma_markets():
-        row = parse_gamma_market(raw)
-        infos[row["market"]] = MarketInfo(**{k: row[k] for k in MarketInfo.__dataclass_fields__})
-    return infos
+    rows = [parse_gamma_market(raw) for raw in source.gamma_markets()]
+    return {row["market"]: MarketInfo.from_row(row) for row in rows}
 
 
 def run_paper_replay(settings: Settings, model_name: str, quiet: bool = False) -> TradeSummary:

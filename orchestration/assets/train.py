@@ -32,8 +32,7 @@ def label_horizon() -> timedelta:
 
 
 def market_infos(lake: LakeResource) -> dict[str, MarketInfo]:
-    rows = lake.get().read("markets").to_pylist()
-    return {r["market"]: MarketInfo(**{k: r[k] for k in MarketInfo.__dataclass_fields__}) for r in rows}
+    return {row["market"]: MarketInfo.from_row(row) for row in lake.get().read("markets").to_pylist()}
 
 
 def _model_asset(kind: str):
