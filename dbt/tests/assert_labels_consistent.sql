@@ -1,3 +1,4 @@
+{{ config(meta={"dagster": {"ref": {"name": "labels"}}}) }}
 -- Labels agree with their own prices, and price_now is the price the features saw.
 select l.*
 from {{ ref('labels') }} as l

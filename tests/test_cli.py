@@ -1,0 +1,57 @@
+"""Bad input to the CLI: one line that says what to do next, exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+def _one_line_error(result) -> str:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_unknown_flag(tmp_path):
+    line = _one_line_error(run_cli("demo", "--bogus", "--data-dir", str(tmp_path)))
+    assert "--bogus" in line and "--help" in line
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["demo", "--markets", "-3"], "--markets"),
+        (["demo", "--tweets-per-day", "-1"], "--tweets-per-day"),
+        (["replay", "generate", "--days", "0"], "--days"),
+    ],
+)
+def test_negative_or_zero_sizes(tmp_path, args, named):
+    line = _one_line_error(run_cli(*args, "--data-dir", str(tmp_path)))
+    assert named in line
+
+
+def test_trade_with_missing_data_directory(tmp_path):
+    line = _one_line_error(run_cli("trade", "--data-dir", str(tmp_path / "nowhere")))
+    assert "sentitrade demo" in line
+
+
+def test_trade_with_empty_data_directory(tmp_path):
+    line = _one_line_error(run_cli("trade", "--data-dir", str(tmp_path)))
+    assert "empty" in line and "sentitrade demo" in line
+
+
+def test_trade_with_no_champion_yet(tmp_path):
+    assert run_cli("replay", "generate", "--days", "3", "--tweets-per-day", "200", "--data-dir", str(tmp_path)).returncode == 0
+    line = _one_line_error(run_cli("trade", "--data-dir", str(tmp_path)))
+    assert "champion" in line and "sentitrade demo" in line
+
+
+def test_help_explains_every_command():
+    for command in ([], ["demo"], ["trade"], ["replay", "generate"]):
+        result = run_cli(*command, "--help")
+        assert result.returncode == 0
+        assert "Usage" in result.stdout and "--data-dir" in result.stdout or command == []
