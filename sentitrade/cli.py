@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click; not re-exported
 
 app = typer.Typer(
     help="Trade Polymarket prediction markets on the sentiment of tweets.\n\n"
@@ -36,7 +36,7 @@ DataDir = Annotated[
 ]
 
 
-class UserError(click.UsageError):
+class UserError(UsageError):
     """A problem the user can fix; printed as one line, exit code 2."""
 
 
@@ -111,15 +111,15 @@ def main() -> None:
 
     try:
         app(standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError:
+    except NoArgsIsHelpError:
         sys.exit(0)
-    except click.UsageError as exc:
+    except UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None and not isinstance(exc, UserError) else ""
         print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
         sys.exit(2)
     except (NoChampionError, ReplayNotFoundError) as exc:
         print(f"error: {str(exc).strip(chr(39))}", file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -78,7 +79,7 @@ def materialize_all(settings: Settings, days: list[date], console: Console, star
 
 
 def run_demo(settings: Settings, options: DemoOptions) -> dict:
-    console = Console()
+    console = Console(width=max(110, shutil.get_terminal_size().columns))  # a piped log keeps the table whole
     started = time.perf_counter()
     config = ReplayConfig(options.seed, options.markets, options.days, options.tweets_per_day, options.signal, start=settings.history_start)
     last_day = config.start + timedelta(days=config.days - 1)

@@ -38,7 +38,7 @@ def test_planted_signal_is_found_and_champion_is_registered(signal_run):
     assert champion_auc >= 0.60, report
     client = MlflowClient(f"sqlite:///{data / 'mlflow' / 'mlflow.db'}")
     model = client.get_registered_model("sentitrade-signal")
-    assert model.aliases["champion"] == report["champion_version"]
+    assert str(model.aliases["champion"]) == report["champion_version"]
     versions = client.search_model_versions("name='sentitrade-signal'")
     assert sorted(v.tags["kind"] for v in versions) == ["lightgbm", "xgboost"]
     champion = client.get_model_version("sentitrade-signal", report["champion_version"])
