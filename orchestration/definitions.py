@@ -11,10 +11,11 @@ from dagster import (
 )
 
 from orchestration.assets.features import dbt_features
-from orchestration.assets.ingest import markets, price_history, raw_tweets
+from orchestration.assets.markets import markets, price_history
 from orchestration.assets.promote import promotion
 from orchestration.assets.score import scored_tweets
 from orchestration.assets.train import backtest_assets, model_assets
+from orchestration.assets.tweets import raw_tweets
 from orchestration.checks import training_set_is_usable
 from orchestration.partitions import daily
 from orchestration.resources import build_resources

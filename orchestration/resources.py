@@ -31,8 +31,31 @@ class LakeResource(ConfigurableResource):
         return Lake(Path(self.root))
 
 
-class ReplayResource(ConfigurableResource):
-    """Tweets, markets and prices from the generated replay data set, answered like the live APIs."""
+class TweetSourceResource(ConfigurableResource):
+    """Where raw tweets come from: `get()` returns an object with `tweet_lines(day)` (X API v2 payload lines)."""
+
+    def get(self):
+        raise NotImplementedError
+
+
+class MarketDataResource(ConfigurableResource):
+    """Where market data comes from: `get()` returns an object with `gamma_markets()` and `prices_history(...)`."""
+
+    def get(self):
+        raise NotImplementedError
+
+
+class ReplayTweetsResource(TweetSourceResource):
+    """Tweets from the generated replay data set, a day at a time, as the stream delivered them."""
+
+    replay_dir: str
+
+    def get(self) -> ReplaySource:
+        return ReplaySource(Path(self.replay_dir))
+
+
+class ReplayMarketsResource(MarketDataResource):
+    """Gamma markets and CLOB price history from the replay data set."""
 
     replay_dir: str
 
@@ -75,7 +98,8 @@ def build_resources(settings: Settings) -> dict:
     os.environ.update(dbt_environment(settings))  # the dbt subprocess inherits them
     return {
         "lake": LakeResource(root=str(settings.lake_dir)),
-        "replay": ReplayResource(replay_dir=str(settings.replay_dir)),
+        "tweets": ReplayTweetsResource(replay_dir=str(settings.replay_dir)),
+        "market_data": ReplayMarketsResource(replay_dir=str(settings.replay_dir)),
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
         "mlflow": MlflowResource(
             tracking_uri=settings.tracking_uri,

@@ -8,14 +8,20 @@ import yaml
 from dagster import AssetKey, DagsterInstance, materialize
 
 from connectors.replay import ReplayConfig, generate_replay
-from orchestration.assets.ingest import markets, price_history, raw_tweets
-from orchestration.resources import LakeResource, ReplayResource
+from orchestration.assets.markets import markets, price_history
+from orchestration.assets.tweets import raw_tweets
+from orchestration.resources import LakeResource, ReplayMarketsResource, ReplayTweetsResource
 from tests.postgres import scratch_database
 
 
 def test_ingest_assets_materialize_into_a_postgres_instance(tmp_path):
     generate_replay(tmp_path / "replay", ReplayConfig(seed=1, markets=2, days=3, tweets_per_day=300))
-    resources = {"lake": LakeResource(root=str(tmp_path / "lake")), "replay": ReplayResource(replay_dir=str(tmp_path / "replay"))}
+    replay = str(tmp_path / "replay")
+    resources = {
+        "lake": LakeResource(root=str(tmp_path / "lake")),
+        "tweets": ReplayTweetsResource(replay_dir=replay),
+        "market_data": ReplayMarketsResource(replay_dir=replay),
+    }
     with scratch_database() as name:
         storage = {"postgres": {"postgres_url": f"postgresql://postgres@127.0.0.1:5432/{name}"}}
         (tmp_path / "home").mkdir()

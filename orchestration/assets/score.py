@@ -5,7 +5,7 @@ from datetime import date
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from models.sentiment import SCORER, score_tweets
-from orchestration.assets.ingest import raw_tweets
+from orchestration.assets.tweets import raw_tweets
 from orchestration.partitions import daily
 from orchestration.resources import LakeResource
 

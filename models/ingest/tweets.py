@@ -1,4 +1,4 @@
-"""Ingest: turn wire payloads (X API v2 tweets, Gamma markets, CLOB price history) into lake rows.
+"""Ingest tweets: X API v2 payloads into raw_tweets rows.
 
 Parsing is strict and per record: a bad record yields a reason, never an exception that stops
 the batch, so one truncated line cannot cost a day of tweets.
@@ -13,14 +13,11 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from connectors.lake import MARKETS, PRICE_HISTORY, RAW_TWEETS
+from connectors.lake import RAW_TWEETS
+from models.ingest.errors import BadRecord
 
 
-class BadRecord(ValueError):
-    """A record that cannot be landed; the message says why."""
-
-
-def _timestamp(text: str) -> datetime:
+def timestamp(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (TypeError, ValueError, AttributeError) as exc:
@@ -46,7 +43,7 @@ def parse_tweet(line: str) -> dict:
     rules = payload.get("matching_rules") or [{}]
     return {
         "tweet_id": data["id"],
-        "created_at": _timestamp(data["created_at"]),
+        "created_at": timestamp(data["created_at"]),
         "text": data["text"],
         "author_id": str(data.get("author_id") or ""),
         "author_username": str(user.get("username") or ""),
@@ -82,47 +79,3 @@ def tweets_table(lines: Iterable[str]) -> TweetBatch:
         seen.add(row["tweet_id"])
         rows.append(row)
     return TweetBatch(pa.Table.from_pylist(rows, schema=RAW_TWEETS), dead, duplicates)
-
-
-def _json_list(value) -> list:
-    """Gamma sends `outcomes` and `clobTokenIds` as JSON-encoded strings; accept real lists too."""
-    return json.loads(value) if isinstance(value, str) else list(value or [])
-
-
-def parse_gamma_market(market: dict) -> dict:
-    """One Gamma market object -> a markets row (YES is the first outcome)."""
-    outcomes = _json_list(market.get("outcomes"))
-    tokens = _json_list(market.get("clobTokenIds"))
-    if len(tokens) != 2 or [o.lower() for o in outcomes] != ["yes", "no"]:
-        raise BadRecord(f"market {market.get('slug')!r} is not a binary Yes/No market with two token ids")
-    schedule = market.get("feeSchedule") or {}
-    return {
-        "market": market["slug"],
-        "condition_id": market["conditionId"],
-        "question": market["question"],
-        "yes_token_id": str(tokens[0]),
-        "no_token_id": str(tokens[1]),
-        "end_date": _timestamp(market["endDate"]),
-        "tick_size": float(market.get("orderPriceMinTickSize") or 0.01),
-        "min_order_size": float(market.get("orderMinSize") or 5),
-        "fees_enabled": bool(market.get("feesEnabled", False)),
-        "fee_rate": float(schedule.get("rate") or 0.0),
-        "fee_exponent": float(schedule.get("exponent") or 1.0),
-        "neg_risk": bool(market.get("negRisk", False)),
-    }
-
-
-def markets_table(markets: Iterable[dict]) -> pa.Table:
-    return pa.Table.from_pylist([parse_gamma_market(m) for m in markets], schema=MARKETS)
-
-
-def prices_table(market: str, token_id: str, response: dict) -> pa.Table:
-    """A CLOB `prices-history` response -> price_history rows; prices must lie in [0, 1]."""
-    rows = []
-    for point in response.get("history", []):
-        price = float(point["p"])
-        if not 0.0 <= price <= 1.0:
-            raise BadRecord(f"price {price} outside [0, 1] for token {token_id} at t={point['t']}")
-        ts = datetime.fromtimestamp(int(point["t"]), UTC).replace(tzinfo=None)
-        rows.append({"market": market, "token_id": token_id, "ts": ts, "price": price})
-    return pa.Table.from_pylist(rows, schema=PRICE_HISTORY)
