@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     model_name: str = Field("sentitrade-signal", description="MLflow registered model holding the signal models.")
     mlflow_tracking_uri: str | None = Field(None, description="Defaults to SQLite under DATA_DIR/mlflow.")
     ledger_url: str | None = Field(None, description="SQLAlchemy URL of the trader ledger; defaults to SQLite.")
-    holdout_days: int = Field(2, ge=1, description="Trailing days held out for evaluation, backtest and replay.")
+    holdout_days: int = Field(3, ge=1, description="Trailing days held out for evaluation, backtest and replay.")
     min_holdout_auc: float = Field(0.55, ge=0, le=1, description="A version must beat this AUC to be promoted.")
     x_bearer_token: SecretStr | None = Field(None, description="X API v2 app-only bearer token (production).")
 

@@ -42,7 +42,7 @@ class ReplayConfig:
     tweets_per_day: int = 7200  # across all markets
     signal: bool = True
     start: date = date(2026, 11, 1)
-    events_per_day: float = 4.0
+    events_per_day: float = 6.0
     tweet_effect_minutes: int = 120
     price_lag_minutes: int = 30
     price_effect_minutes: int = 120
