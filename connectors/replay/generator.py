@@ -46,7 +46,7 @@ class ReplayConfig:
     tweet_effect_minutes: int = 120
     price_lag_minutes: int = 30
     price_effect_minutes: int = 120
-    event_move_logit: float = 0.8
+    event_move_logit: float = 0.5
     step_noise_logit: float = 0.02
     authors: int = 2000
 
