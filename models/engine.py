@@ -181,7 +181,8 @@ class TradingEngine:
     def on_decision(self, ts: datetime, market: str, p_up: float, n_tweets: int, mid_yes: float) -> StepResult:
         """Act on one model output: hold, close (HOLD), flip (opposite signal) or open a sized position."""
         self.mids[market] = mid_yes
-        signal, why = evaluate(p_up, n_tweets, self.strategy)
+        held = self.portfolio.positions.get(market)
+        signal, why = evaluate(p_up, n_tweets, mid_yes, self.strategy, held.token if held else None)
         if self.risk.observe(self.portfolio.equity(self.mids)):
             orders, fills = self.close_all(ts, "halt")
             target = None

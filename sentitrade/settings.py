@@ -42,7 +42,10 @@ class StrategySettings(BaseSettings):
 
     buy_above: float = Field(0.65, gt=0.5, lt=1)
     sell_below: float = Field(0.35, gt=0, lt=0.5)
+    exit_at: float = Field(0.5, gt=0, lt=1, description="A held position is closed once p_up crosses back over this.")
     min_tweets: int = Field(10, ge=0, description="Fewest tweets in the last hour for any trade.")
+    min_price: float = Field(0.05, ge=0, lt=0.5, description="No new trade while the YES price is below this.")
+    max_price: float = Field(0.95, gt=0.5, le=1, description="No new trade while the YES price is above this.")
 
 
 class Settings(BaseSettings):
