@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= data
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test ui dagster-ui mlflow-ui validate clean
+.PHONY: run test install install-test bench ui dagster-ui mlflow-ui validate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
+	touch $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
@@ -29,6 +33,11 @@ run: install
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The speed and accuracy figures: each script prints a table and, last, one JSON line.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/sentiment.py
 
 validate: install
 	SENTITRADE_DATA_DIR=$(DATA_DIR) $(BIN)/dagster definitions validate -w workspace.yaml

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -71,6 +73,21 @@ PRICE_HISTORY = pa.schema(
     ]
 )
 
+ORDER_BOOKS = pa.schema(
+    [
+        ("market", pa.string()),
+        ("token_id", pa.string()),
+        ("ts", pa.timestamp("us")),  # the book's own timestamp, UTC, naive
+        ("side", pa.string()),  # "bid" or "ask"
+        ("level", pa.int32()),  # 0 is the best price on its side
+        ("price", pa.float64()),
+        ("size", pa.float64()),
+        ("tick_size", pa.float64()),
+        ("min_order_size", pa.float64()),
+        ("hash", pa.string()),
+    ]
+)
+
 
 class Lake:
     """Paths and atomic writes under one root folder."""
@@ -89,20 +106,45 @@ class Lake:
         return str(self.root / table / "**" / "*.parquet")
 
     def write(self, table: str, rows: pa.Table, day: date | None = None) -> Path:
+        with self.writer(table, rows.schema, day) as out:
+            out.write_table(rows)
+        return self.path(table, day)
+
+    @contextmanager
+    def writer(self, table: str, schema: pa.Schema, day: date | None = None) -> Iterator[pq.ParquetWriter]:
+        """A Parquet writer on a temporary file beside the partition, synced and renamed into place on a
+        clean exit and removed on an error, so rows can be streamed in row groups and still land whole.
+        The temporary name does not end in `.parquet`: the `glob` pattern (dbt's) must never read it."""
         target = self.path(table, day)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".parquet")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".parquet.part")
         os.close(fd)
         try:
-            pq.write_table(rows, tmp)
+            with pq.ParquetWriter(tmp, schema) as out:
+                yield out
+            with open(tmp, "rb+") as done:
+                os.fsync(done.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return target
 
     def read(self, table: str, day: date | None = None) -> pa.Table:
         return pq.read_table(self.path(table, day))
 
     def exists(self, table: str, day: date | None = None) -> bool:
         return self.path(table, day).exists()
+
+    def days(self, table: str) -> list[date]:
+        """The daily partitions a table holds, oldest first."""
+        return sorted(date.fromisoformat(p.parent.name.removeprefix("date=")) for p in (self.root / table).glob("date=*/data.parquet"))
+
+    def upsert(self, table: str, rows: pa.Table, keys: list[str], day: date | None = None) -> Path:
+        """Land rows into a partition that may hold others: rows with the same key values are replaced,
+        the rest kept, so landing a backfill twice, or beside what an asset wrote, loses nothing."""
+        if self.exists(table, day):
+            old = self.read(table, day)
+            fresh = set(zip(*(rows[k].to_pylist() for k in keys)))
+            kept = pa.array([key not in fresh for key in zip(*(old[k].to_pylist() for k in keys))], pa.bool_())
+            rows = pa.concat_tables([old.filter(kept), rows.cast(old.schema)])
+        return self.write(table, rows.sort_by([(k, "ascending") for k in keys]), day)

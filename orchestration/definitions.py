@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import (
     AssetSelection,
+    DefaultSensorStatus,
     Definitions,
     ScheduleDefinition,
     build_schedule_from_partitioned_job,
@@ -11,7 +12,7 @@ from dagster import (
 )
 
 from orchestration.assets.features import dbt_features
-from orchestration.assets.markets import markets, price_history
+from orchestration.assets.markets import markets, price_history, price_history_has_no_long_gaps, price_history_is_valid
 from orchestration.assets.promote import promotion
 from orchestration.assets.score import scored_tweets
 from orchestration.assets.train import backtest_assets, model_assets
@@ -19,6 +20,7 @@ from orchestration.assets.tweets import raw_tweets
 from orchestration.checks import training_set_is_usable
 from orchestration.partitions import daily
 from orchestration.resources import build_resources
+from orchestration.sensors import fresh_tweets, newest_tweets_sensor
 from sentitrade.settings import Settings
 
 DAILY_ASSETS = AssetSelection.assets(raw_tweets, scored_tweets, price_history)
@@ -35,13 +37,14 @@ research = define_asset_job(
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=[raw_tweets, markets, price_history, scored_tweets, dbt_features, *model_assets, *backtest_assets, promotion],
-        asset_checks=[training_set_is_usable],
-        jobs=[discover_markets, daily_ingest, research],
+        asset_checks=[training_set_is_usable, price_history_is_valid, price_history_has_no_long_gaps],
+        jobs=[discover_markets, daily_ingest, research, fresh_tweets],
         schedules=[
             ScheduleDefinition(job=discover_markets, cron_schedule="0 0 * * *"),
             build_schedule_from_partitioned_job(daily_ingest, hour_of_day=0, minute_of_hour=15),
             ScheduleDefinition(job=research, cron_schedule="0 2 * * *"),
         ],
+        sensors=[newest_tweets_sensor(DefaultSensorStatus.RUNNING if settings.env == "production" else DefaultSensorStatus.STOPPED)],
         resources=build_resources(settings),
     )
 

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 import pandas as pd
 from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource
+from pydantic import PrivateAttr
 
 from connectors.lake import Lake
+from connectors.polymarket import PolymarketSettings, PolymarketSource
 from connectors.replay import ReplaySource
+from connectors.x_api import XApiSource, XSettings
 from models import registry
 from models.features import DBT_PROJECT_DIR
 from sentitrade.settings import Settings
@@ -33,6 +37,10 @@ class LakeResource(ConfigurableResource):
 
 class TweetSourceResource(ConfigurableResource):
     """Where raw tweets come from: `get()` returns an object with `tweet_lines(day)` (X API v2 payload lines)."""
+
+    # False: the source holds the whole day, so a materialization replaces the partition. True: it sees
+    # only part of it (recent search: the last 7 days; the live stream lands beside it), so land into it.
+    appends: ClassVar[bool] = False
 
     def get(self):
         raise NotImplementedError
@@ -54,6 +62,16 @@ class ReplayTweetsResource(TweetSourceResource):
         return ReplaySource(Path(self.replay_dir))
 
 
+class XApiTweetsResource(TweetSourceResource):
+    """Tweets of the tracked markets by X API recent search, set by SENTITRADE_X_* (the token is read
+    at run time, never part of the resource's config, so Dagster never shows or stores it)."""
+
+    appends: ClassVar[bool] = True
+
+    def get(self) -> XApiSource:
+        return XApiSource(XSettings())
+
+
 class ReplayMarketsResource(MarketDataResource):
     """Gamma markets and CLOB price history from the replay data set."""
 
@@ -61,6 +79,21 @@ class ReplayMarketsResource(MarketDataResource):
 
     def get(self) -> ReplaySource:
         return ReplaySource(Path(self.replay_dir))
+
+
+class PolymarketMarketsResource(MarketDataResource):
+    """Live Gamma markets and price history through the official SDK, set by SENTITRADE_POLYMARKET_*."""
+
+    _source: PolymarketSource | None = PrivateAttr(default=None)
+
+    def get(self) -> PolymarketSource:
+        if self._source is None:
+            self._source = PolymarketSource(PolymarketSettings())
+        return self._source
+
+    def teardown_after_execution(self, context) -> None:
+        if self._source is not None:
+            self._source.close()
 
 
 class WarehouseResource(ConfigurableResource):
@@ -98,8 +131,8 @@ def build_resources(settings: Settings) -> dict:
     os.environ.update(dbt_environment(settings))  # the dbt subprocess inherits them
     return {
         "lake": LakeResource(root=str(settings.lake_dir)),
-        "tweets": ReplayTweetsResource(replay_dir=str(settings.replay_dir)),
-        "market_data": ReplayMarketsResource(replay_dir=str(settings.replay_dir)),
+        "tweets": XApiTweetsResource() if settings.env == "production" else ReplayTweetsResource(replay_dir=str(settings.replay_dir)),
+        "market_data": PolymarketMarketsResource() if settings.env == "production" else ReplayMarketsResource(replay_dir=str(settings.replay_dir)),
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
         "mlflow": MlflowResource(
             tracking_uri=settings.tracking_uri,

@@ -25,6 +25,19 @@ app = typer.Typer(
 replay_app = typer.Typer(help="The synthetic replay data set the demo runs on.", no_args_is_help=True)
 app.add_typer(replay_app, name="replay")
 
+
+def _mount_commands() -> None:
+    """The ingest, markets and sentiment command groups live in sentitrade/commands/ (mounted once)."""
+    if any(group.name == "ingest" for group in app.registered_groups):
+        return
+    from sentitrade.commands.ingest import app as ingest_app
+    from sentitrade.commands.markets import app as markets_app
+    from sentitrade.commands.sentiment import app as sentiment_app
+
+    app.add_typer(ingest_app, name="ingest", help="Land tweets: X API backfill, the live stream, or your own file.")
+    app.add_typer(markets_app, name="markets", help="Polymarket markets, price history and order books.")
+    app.add_typer(sentiment_app, name="sentiment", help="The sentiment engine: score, fine-tune.")
+
 DataDir = Annotated[
     Path,
     typer.Option(
@@ -109,6 +122,7 @@ def main() -> None:
     from connectors.replay.source import ReplayNotFoundError
     from models.registry import NoChampionError
 
+    _mount_commands()
     try:
         app(standalone_mode=False)
     except NoArgsIsHelpError:

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,7 +61,6 @@ class Settings(BaseSettings):
     ledger_url: str | None = Field(None, description="SQLAlchemy URL of the trader ledger; defaults to SQLite.")
     holdout_days: int = Field(3, ge=1, description="Trailing days held out for evaluation, backtest and replay.")
     min_holdout_auc: float = Field(0.55, ge=0, le=1, description="A version must beat this AUC to be promoted.")
-    x_bearer_token: SecretStr | None = Field(None, description="X API v2 app-only bearer token (production).")
 
     @field_validator("data_dir")
     @classmethod

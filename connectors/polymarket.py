@@ -1,0 +1,172 @@
+"""Polymarket market data through the official SDK (`polymarket-client`, import `polymarket`).
+
+`PolymarketSource` answers the two calls the assets make of any market-data source, exactly as the
+replay source does (`gamma_markets()`, `prices_history(token, start, end)` -> `{"history": [{"t",
+"p"}]}`), plus discovery and order books for the CLI. Every call retries on 429, 5xx and dropped
+connections, waiting what `Retry-After` asks, else an exponential backoff.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterator
+from itertools import islice
+from typing import Annotated, TypeVar
+
+from polymarket import PublicClient
+from polymarket.environments import PRODUCTION, Environment, _create_environment
+from polymarket.errors import RateLimitError, RequestRejectedError, TransportError, UnexpectedResponseError
+from polymarket.models import Market, OrderBook
+from polymarket.pagination import Paginator
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from models.ingest.markets import MarketBatch, binary_markets
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PROTOCOLS = ("v1", "v2")  # Gamma lists only v1 markets unless asked for both
+SERVICE_URLS = ("gamma_url", "clob_url", "data_url")
+
+
+class PolymarketSettings(BaseSettings):
+    """Where the Polymarket APIs are, which markets are tracked, and how price history is fetched."""
+
+    model_config = SettingsConfigDict(env_prefix="SENTITRADE_POLYMARKET_", env_file=".env", extra="ignore")
+
+    gamma_url: str | None = Field(None, description="Gamma API base URL (markets, events); default: the SDK's production URL.")
+    clob_url: str | None = Field(None, description="CLOB API base URL (order books); default: production.")
+    data_url: str | None = Field(None, description="Data API base URL (price history); default: production.")
+    tracked_slugs: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Markets to track, by Gamma slug, comma-separated.")
+    tracked_keywords: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Also track the open markets of events whose title has one of these words, comma-separated.")
+    fidelity_minutes: int = Field(5, ge=1, le=1440, description="Width of a price-history bucket, in minutes.")
+    chunk_days: int = Field(14, ge=1, le=15, description="Longest window one price-history request covers (the API allows 15 days).")
+    max_retries: int = Field(4, ge=0, description="Retries of a request answered 429 or 5xx, or cut off.")
+    backoff_seconds: float = Field(1.0, ge=0, description="First wait when no Retry-After is sent; doubles on each retry.")
+    max_gap_minutes: float = Field(60.0, gt=0, description="A longer hole in a token's landed price series is warned about.")
+    private_key: SecretStr | None = Field(None, description="Wallet private key, for live trading only; never printed or logged.")
+
+    @field_validator("tracked_slugs", "tracked_keywords", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+
+
+def sdk_environment(settings: PolymarketSettings) -> Environment:
+    """The SDK's production environment with the base URLs the settings override.
+
+    The SDK makes only PRODUCTION public (`Environment()` raises), so reaching another host (a local
+    test server) takes its private `_create_environment` with a `dataclasses.replace` of the
+    production config. This is the one place in the project that does it.
+    """
+    overrides = {name: url.rstrip("/") for name in SERVICE_URLS if (url := getattr(settings, name))}
+    if not overrides:
+        return PRODUCTION
+    return _create_environment(name="sentitrade-override", config=dataclasses.replace(PRODUCTION._config, **overrides))
+
+
+class PolymarketApiError(RuntimeError):
+    """A Polymarket request that failed for good; the message names the endpoint and the last answer."""
+
+
+class PolymarketSource:
+    """The live market-data source: one SDK client, every request retried by `_call`."""
+
+    def __init__(self, settings: PolymarketSettings | None = None, *, sleep: Callable[[float], None] = time.sleep):
+        self.settings = settings or PolymarketSettings()
+        self.client = PublicClient(sdk_environment(self.settings))
+        self._sleep = sleep
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> PolymarketSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, endpoint: str, request: Callable[[], T]) -> T:
+        """Run one request, retrying what a retry can fix; anything else fails at once, named."""
+        attempt = 0
+        while True:
+            try:
+                return request()
+            except RateLimitError as exc:
+                wait, answer = exc.retry_after, "HTTP 429 (rate limited)"
+            except RequestRejectedError as exc:
+                if exc.status < 500:
+                    raise PolymarketApiError(f"{endpoint} was refused: HTTP {exc.status}: {exc}") from exc
+                wait, answer = exc.retry_after, f"HTTP {exc.status}: {exc}"
+            except TransportError as exc:
+                wait, answer = None, f"connection failed: {exc}"
+            except UnexpectedResponseError as exc:
+                raise PolymarketApiError(f"{endpoint} sent an unexpected response: {exc}") from exc
+            answer = " ".join(answer.split())  # a server's text may span lines; a log line or an error must not
+            if attempt == self.settings.max_retries:
+                raise PolymarketApiError(f"{endpoint} failed after {attempt + 1} attempts; last answer: {answer}")
+            delay = wait if wait is not None else self.settings.backoff_seconds * 2**attempt
+            log.warning("%s: %s; retrying in %.1f s", endpoint, answer, delay)
+            self._sleep(delay)
+            attempt += 1
+
+    def _items(self, endpoint: str, paginator: Paginator[T]) -> Iterator[T]:
+        """Every item of a paginated listing, each page fetched (and retried) on its own."""
+        page, seen = self._call(endpoint, paginator.first_page), set()
+        yield from page.items
+        while page.has_more and not page.limit_reached:
+            if page.next_cursor in seen:
+                raise PolymarketApiError(f"{endpoint} repeated a page cursor")
+            seen.add(page.next_cursor)
+            page = self._call(endpoint, paginator.from_cursor(page.next_cursor).first_page)
+            yield from page.items
+
+    def discover(self, keyword: str | None = None, tag: str | None = None, closed: bool = False, limit: int = 100) -> MarketBatch:
+        """The markets of Gamma events whose title has `keyword` and/or that carry the tag slug `tag`,
+        open (or closed) ones only, at most `limit` looked at; non-Yes/No markets are skipped with a reason."""
+        events = self.client.list_events(title_search=keyword, tag_slug=tag, closed=closed, version=PROTOCOLS)
+        found = (m for event in self._items("GET /events/keyset", events) for m in event.markets if bool(m.state.closed) == closed)
+        return binary_markets(islice(found, limit))
+
+    def markets(self, slugs: list[str]) -> MarketBatch:
+        """The markets with these Gamma slugs, open or closed."""
+        return binary_markets(self._items("GET /markets/keyset", self.client.list_markets(slug=slugs, version=PROTOCOLS)))
+
+    def gamma_markets(self) -> list[Market]:
+        """The tracked markets: the slugs named in the settings plus the open markets their keywords find."""
+        settings = self.settings
+        if not settings.tracked_slugs and not settings.tracked_keywords:
+            raise ValueError("no markets are tracked: set SENTITRADE_POLYMARKET_TRACKED_SLUGS or SENTITRADE_POLYMARKET_TRACKED_KEYWORDS")
+        batches = [self.markets(settings.tracked_slugs)] if settings.tracked_slugs else []
+        batches += [self.discover(keyword=keyword) for keyword in settings.tracked_keywords]
+        for slug, reason in (skip for batch in batches for skip in batch.skipped):
+            log.warning("not tracking %s: %s", slug, reason)
+        return list({m.slug: m for batch in batches for m in batch.markets}.values())
+
+    def prices_history(
+        self, token_id: str, start_ts: int, end_ts: int, fidelity: int | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> dict:
+        """One token's prices with start <= t < end, in CLOB `prices-history` shape (`{"history": [{"t", "p"}]}`).
+
+        The SDK reads them from the Data API (`GET /v2/prices-history`), whose windows span at most
+        15 days, so a long range is fetched in `chunk_days` windows (`progress(done, total)` after
+        each) and stitched in time order, one point per timestamp.
+        """
+        bucket, step = 60 * (fidelity or self.settings.fidelity_minutes), 86400 * self.settings.chunk_days
+        windows = [(start, min(start + step, end_ts)) for start in range(start_ts, end_ts, step)]
+        points: dict[int, float] = {}
+        for done, (start, end) in enumerate(windows, start=1):
+            pages = self.client.list_price_history(asset_id=token_id, start=start, end=end, bucket_seconds=bucket)
+            for point in self._items("GET /v2/prices-history", pages):
+                t = int(point.timestamp.timestamp())
+                if start <= t < end:
+                    points[t] = float(point.price)
+            if progress:
+                progress(done, len(windows))
+        return {"history": [{"t": t, "p": points[t]} for t in sorted(points)]}
+
+    def order_book(self, token_id: str) -> OrderBook:
+        """A snapshot of one token's CLOB order book (`GET /book`)."""
+        return self._call("GET /book", lambda: self.client.get_order_book(token_id=token_id))

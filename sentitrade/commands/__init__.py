@@ -1,0 +1,1 @@
+"""Sub-command groups that `sentitrade.cli` mounts."""

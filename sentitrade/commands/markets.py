@@ -1,0 +1,176 @@
+"""`sentitrade markets`: find Polymarket markets, land their price history and order books.
+
+Talks to the live APIs through `connectors.polymarket` (SENTITRADE_POLYMARKET_* settings). What it
+lands goes into the same lake tables the Dagster assets write, merged by key, never clobbering them.
+`sentitrade.cli.UserError` is imported where it is raised, so `sentitrade.cli` can mount this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Polymarket markets: discover them, land price history and order-book snapshots.", no_args_is_help=True)
+
+DataDir = Annotated[
+    Path,
+    typer.Option("--data-dir", envvar="SENTITRADE_DATA_DIR", file_okay=False, help="Root of the stores; the Parquet lake lives under it."),
+]
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
+
+
+def _user_error(message: str) -> Exception:
+    from sentitrade.cli import UserError
+
+    return UserError(message)
+
+
+def _settings():
+    """The SENTITRADE_POLYMARKET_* settings; a bad value is named, never echoed (it may be a secret)."""
+    from pydantic import ValidationError
+
+    from connectors.polymarket import PolymarketSettings
+
+    try:
+        return PolymarketSettings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise _user_error(f"SENTITRADE_POLYMARKET_{str(error['loc'][0]).upper()}: {error['msg']}") from None
+
+
+@contextmanager
+def _polymarket() -> Iterator:
+    """The live source; a failed request becomes a one-line user error naming its endpoint."""
+    from connectors.polymarket import PolymarketApiError, PolymarketSource
+
+    try:
+        with PolymarketSource(_settings()) as source:
+            yield source
+    except PolymarketApiError as exc:
+        raise _user_error(str(exc)) from None
+
+
+def _lake(data_dir: Path):
+    from connectors.lake import Lake
+    from sentitrade.settings import Settings
+
+    return Lake(Settings(data_dir=data_dir).lake_dir)
+
+
+def _land(lake, table: str, rows, keys: list[str]) -> list:
+    """Upsert rows into the daily partitions of their `ts`; returns the days touched."""
+    import pyarrow.compute as pc
+
+    days = sorted({ts.date() for ts in rows["ts"].to_pylist()})
+    for day in days:
+        lake.upsert(table, rows.filter(pc.equal(pc.cast(rows["ts"], "date32"), day)), keys, day)
+    return days
+
+
+def _one_market(source, slug: str):
+    batch = source.markets([slug])
+    if not batch.markets:
+        reason = batch.skipped[0][1] if batch.skipped else "Gamma knows no market with that slug"
+        raise _user_error(f"cannot use market {slug!r}: {reason}")
+    return batch.markets[0]
+
+
+@app.command()
+def discover(
+    keyword: Annotated[str | None, typer.Option("--keyword", "-k", help="Words in the event title.")] = None,
+    tag: Annotated[str | None, typer.Option("--tag", "-t", help="Gamma tag slug, e.g. politics.")] = None,
+    closed: Annotated[bool, typer.Option("--closed/--active", help="Closed markets instead of open ones.")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="Most markets to look at.")] = 50,
+    land: Annotated[bool, typer.Option("--land", help="Also land the Yes/No markets found into the lake's markets table.")] = False,
+    data_dir: DataDir = Path("data"),
+):
+    """Find markets through Gamma by keyword and/or tag; non-Yes/No markets are skipped with a reason."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from models.ingest.markets import markets_table
+
+    if not keyword and not tag:
+        raise _user_error("say what to look for: --keyword WORDS and/or --tag SLUG")
+    console = Console()
+    with _polymarket() as source, console.status("asking Gamma..."):
+        batch = source.discover(keyword=keyword, tag=tag, closed=closed, limit=limit)
+    table = Table("slug", "question", "yes", "volume", "ends", "fee rate")
+    for m in batch.markets:
+        schedule = m.trading.fee_schedule
+        table.add_row(m.slug, m.question, str(m.outcomes.yes.price), f"{m.metrics.volume or 0:,.0f}",
+                      f"{m.state.end_date:%Y-%m-%d}", str(schedule.rate) if m.trading.fees_enabled and schedule else "0")
+    console.print(table)
+    for slug, reason in batch.skipped:
+        console.print(f"skipped {slug}: {reason}", style="yellow")
+    console.print(f"{len(batch.markets)} Yes/No markets, {len(batch.skipped)} skipped")
+    if land and batch.markets:
+        path = _lake(data_dir).upsert("markets", markets_table(batch.markets), ["market"])
+        console.print(f"landed {len(batch.markets)} markets into {path}")
+
+
+@app.command()
+def prices(
+    slug: Annotated[str, typer.Argument(help="The market's Gamma slug; its YES token's prices are fetched.")],
+    start: Annotated[datetime, typer.Option(formats=DATE_FORMATS, help="UTC date or time, inclusive.")],
+    end: Annotated[datetime | None, typer.Option(formats=DATE_FORMATS, help="UTC date or time, exclusive (default: now).")] = None,
+    fidelity: Annotated[int | None, typer.Option(min=1, max=1440, help="Minutes per point (default SENTITRADE_POLYMARKET_FIDELITY_MINUTES).")] = None,
+    data_dir: DataDir = Path("data"),
+):
+    """Fetch a market's YES-price history over a range and land it in price_history, one partition per day."""
+    from rich.progress import Progress
+
+    from models.ingest.markets import parse_gamma_market, prices_table
+
+    start_ts = int(start.replace(tzinfo=UTC).timestamp())
+    end_ts = int((end.replace(tzinfo=UTC) if end else datetime.now(UTC)).timestamp())
+    if end_ts <= start_ts:
+        raise _user_error("--end must come after --start")
+    with _polymarket() as source:
+        token = parse_gamma_market(_one_market(source, slug))["yes_token_id"]
+        with Progress() as progress:
+            task = progress.add_task(f"{slug} prices", total=None)
+            history = source.prices_history(token, start_ts, end_ts, fidelity, lambda done, total: progress.update(task, completed=done, total=total))
+    rows = prices_table(slug, token, history)
+    days = _land(_lake(data_dir), "price_history", rows, ["token_id", "ts"])
+    typer.echo(f"landed {rows.num_rows} points of {slug} into price_history ({len(days)} days)")
+
+
+@app.command()
+def book(
+    slug: Annotated[str, typer.Argument(help="The market's Gamma slug; both outcome books are snapshot.")],
+    data_dir: DataDir = Path("data"),
+):
+    """Snapshot the CLOB order books of a market's YES and NO tokens into order_books."""
+    import pyarrow as pa
+
+    from models.ingest.markets import book_table, parse_gamma_market
+
+    with _polymarket() as source:
+        row = parse_gamma_market(_one_market(source, slug))
+        books = [(name, source.order_book(row[f"{name}_token_id"])) for name in ("yes", "no")]
+    fetched = datetime.now(UTC)
+    _land(_lake(data_dir), "order_books", pa.concat_tables([book_table(slug, b, fetched) for _, b in books]), ["token_id", "ts", "side", "level"])
+    for name, b in books:
+        bid, ask = (b.bids[-1].price if b.bids else "-"), (b.asks[-1].price if b.asks else "-")
+        typer.echo(f"{name.upper()}: best bid {bid}, best ask {ask} ({len(b.bids)} bids, {len(b.asks)} asks)")
+
+
+@app.command()
+def wallet():
+    """Show the wallet address live trading would use, from SENTITRADE_POLYMARKET_PRIVATE_KEY; the key is never shown."""
+    from eth_account import Account
+
+    key = _settings().private_key
+    if key is None:
+        raise _user_error("SENTITRADE_POLYMARKET_PRIVATE_KEY is not set: export it (or put it in .env) to trade live")
+    try:
+        address = Account.from_key(key.get_secret_value()).address
+    except Exception:  # the library's message may quote the key: say nothing of it
+        raise _user_error("SENTITRADE_POLYMARKET_PRIVATE_KEY is not a valid private key (32 bytes of hex)") from None
+    typer.echo(address)
