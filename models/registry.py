@@ -126,11 +126,7 @@ def log_and_register(
             kind, estimator, name="model", signature=infer_signature(x_train, p_up), input_example=x_train.head(5)
         )
     client = MlflowClient()
-    try:
-        client.create_registered_model(model_name, description="P(YES price rises) signal models.")
-    except MlflowException as exc:
-        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
-            raise
+    ensure_registered_model(client, model_name, "P(YES price rises) signal models.")
     version = client.create_model_version(
         model_name, source=info.model_uri, run_id=run.info.run_id, tags={"kind": kind}, model_id=info.model_id
     )
@@ -150,6 +146,15 @@ def _log_model(kind: str, estimator, **kwargs) -> mlflow.models.model.ModelInfo:
         return mlflow.xgboost.log_model(estimator, pip_requirements=requirements, **kwargs)
     requirements = [*mlflow.lightgbm.get_default_pip_requirements(include_skops=True), sklearn_pin]
     return mlflow.lightgbm.log_model(estimator, serialization_format="skops", pip_requirements=requirements, **kwargs)
+
+
+def ensure_registered_model(client: MlflowClient, name: str, description: str) -> None:
+    """Create the registered model unless it exists: every training run adds a version to the same one."""
+    try:
+        client.create_registered_model(name, description=description)
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
 
 
 def log_backtest(run_id: str, metrics: dict, equity_png: Path) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click; not re-exported
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+from sentitrade.commands.common import DataDir, UserError
 
 app = typer.Typer(
     help="Trade Polymarket prediction markets on the sentiment of tweets.\n\n"
@@ -38,19 +40,6 @@ def _mount_commands() -> None:
     app.add_typer(markets_app, name="markets", help="Polymarket markets, price history and order books.")
     app.add_typer(sentiment_app, name="sentiment", help="The sentiment engine: score, fine-tune.")
 
-DataDir = Annotated[
-    Path,
-    typer.Option(
-        "--data-dir",
-        envvar="SENTITRADE_DATA_DIR",
-        help="Root of every store: replay data, lake, warehouse, Dagster home, MLflow, ledger.",
-        file_okay=False,
-    ),
-]
-
-
-class UserError(UsageError):
-    """A problem the user can fix; printed as one line, exit code 2."""
 
 
 def _use_data_dir(data_dir: Path):

@@ -111,8 +111,6 @@ def finetune(examples: pd.DataFrame, config: FinetuneConfig, registered_name: st
     """Train on the training fold, judge on the held-out fold, log one MLflow run, register a version."""
     import mlflow
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
     from models import registry
 
@@ -137,11 +135,7 @@ def finetune(examples: pd.DataFrame, config: FinetuneConfig, registered_name: st
         mlflow.log_artifacts(str(folder), artifact_path="scorer")
         sha = dir_hash(folder)
     client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
-    try:
-        client.create_registered_model(registered_name, description="Tweet sentiment classifiers (negative/neutral/positive).")
-    except MlflowException as exc:
-        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
-            raise
+    registry.ensure_registered_model(client, registered_name, "Tweet sentiment classifiers (negative/neutral/positive).")
     version = client.create_model_version(
         registered_name, source=f"{run.info.artifact_uri}/scorer", run_id=run.info.run_id,
         tags={"kind": "sentiment-scorer", "base": config.base, "weights_sha256": sha},

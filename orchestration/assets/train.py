@@ -18,7 +18,7 @@ from dagster import (
 from models import registry
 from models.backtest import plot_equity, run_backtest
 from models.engine import MarketInfo
-from models.features import FEATURE_COLUMNS, dbt_vars
+from models.features import dbt_vars
 from models.train import MODEL_KINDS, evaluate, fit, walk_forward_split
 from orchestration.resources import LakeResource, MlflowResource, WarehouseResource
 from sentitrade.settings import Settings

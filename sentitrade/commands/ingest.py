@@ -3,8 +3,7 @@
 Everything lands through `models.ingest.landing` into the same raw_tweets partitions the Dagster
 asset writes: one per UTC day, each tweet id once in the whole store, bad lines in a dead-letter
 file. X settings come from SENTITRADE_X_* (see `connectors.x_api.XSettings`); the bearer token is
-never printed. `sentitrade.cli.UserError` is imported where it is raised, so `sentitrade.cli` can
-import this module to mount it without a circular import.
+never printed. The X client is imported inside the commands, so mounting this group costs `sentitrade --help` nothing.
 """
 
 from __future__ import annotations
@@ -20,12 +19,12 @@ from typing import Annotated
 
 import typer
 
+from sentitrade.commands.common import DataDir, UserError, load_settings
+
+MARKETS_JSON_HINT = 'SENTITRADE_X_MARKETS is not valid JSON: set it to {"<market tag>": "<X query>", ...}'
+
 app = typer.Typer(help="Land tweets: from the X API (search backfill, the live stream) or your own file.", no_args_is_help=True)
 
-DataDir = Annotated[
-    Path,
-    typer.Option("--data-dir", envvar="SENTITRADE_DATA_DIR", file_okay=False, help="Root of the stores; the Parquet lake lives under it."),
-]
 Market = Annotated[
     str | None,
     typer.Option(
@@ -34,28 +33,6 @@ Market = Annotated[
         "only this configured market."
     ),
 ]
-
-
-def _user_error(message: str) -> Exception:
-    from sentitrade.cli import UserError
-
-    return UserError(message)
-
-
-def _x_settings():
-    """The SENTITRADE_X_* settings; a bad value is named, never echoed (it may be the token)."""
-    from pydantic import ValidationError
-    from pydantic_settings import SettingsError
-
-    from connectors.x_api import XSettings
-
-    try:
-        return XSettings()
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise _user_error(f"SENTITRADE_X_{str(error['loc'][0]).upper()}: {error['msg']}") from None
-    except SettingsError:
-        raise _user_error('SENTITRADE_X_MARKETS is not valid JSON: set it to {"<market tag>": "<X query>", ...}') from None
 
 
 @contextmanager
@@ -69,14 +46,14 @@ def _x_errors() -> Iterator[None]:
     try:
         yield
     except MissingSetting as exc:
-        raise _user_error(str(exc)) from None
+        raise UserError(str(exc)) from None
     except (tweepy.Unauthorized, tweepy.Forbidden) as exc:
         status = exc.response.status_code
-        raise _user_error(f"X refused the request (HTTP {status}): check SENTITRADE_X_BEARER_TOKEN and the app's access level") from None
+        raise UserError(f"X refused the request (HTTP {status}): check SENTITRADE_X_BEARER_TOKEN and the app's access level") from None
     except StreamError as exc:
-        raise _user_error(str(exc)) from None
+        raise UserError(str(exc)) from None
     except (tweepy.HTTPException, *TRANSIENT) as exc:
-        raise _user_error(f"the X API failed after retries: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        raise UserError(f"the X API failed after retries: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
 
 
 def _when(text: str | None, option: str) -> datetime | None:
@@ -85,7 +62,7 @@ def _when(text: str | None, option: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _user_error(f"{option} {text!r} is not a date or time: use e.g. 2026-11-20 or 2026-11-20T14:00:00Z (UTC)") from None
+        raise UserError(f"{option} {text!r} is not a date or time: use e.g. 2026-11-20 or 2026-11-20T14:00:00Z (UTC)") from None
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -102,7 +79,15 @@ def _landing(data_dir: Path, dead_letter_name: str, source: str, default_market:
 def _progress(in_bytes: bool = False):
     """Progress on standard error (on a terminal only), so standard output stays the summary and its JSON line."""
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     console = Console(stderr=True)
     amount = DownloadColumn() if in_bytes else MofNCompleteColumn()
@@ -151,22 +136,24 @@ def tweets(
     """
     if from_path is not None:
         if query or start_time or end_time or since_id is not None or until_id is not None or limit:
-            raise _user_error("--from lands a file: it takes no --query, --start-time, --end-time, --since-id, --until-id or --limit")
+            raise UserError("--from lands a file: it takes no --query, --start-time, --end-time, --since-id, --until-id or --limit")
         return _from_file(from_path, market, time_format, data_dir)
     window_args = dict(since_id=since_id, until_id=until_id, start_time=_when(start_time, "--start-time"), end_time=_when(end_time, "--end-time"))
-    settings = _x_settings()
+    from connectors.x_api import XSettings
+
+    settings = load_settings(XSettings, on_parse_error=MARKETS_JSON_HINT)
     if query is not None:
         from models.ingest.landing import TweetIngestSettings
 
         targets = {market or TweetIngestSettings().default_market: query}
     elif market is not None:
         if market not in settings.markets:
-            raise _user_error(f"market {market!r} is not in SENTITRADE_X_MARKETS ({', '.join(settings.markets) or 'empty'}): pass --query too")
+            raise UserError(f"market {market!r} is not in SENTITRADE_X_MARKETS ({', '.join(settings.markets) or 'empty'}): pass --query too")
         targets = {market: settings.markets[market]}
     elif settings.markets:
         targets = dict(settings.markets)
     else:
-        raise _user_error('no markets to search: set SENTITRADE_X_MARKETS to {"<market tag>": "<X query>"} or pass --query')
+        raise UserError('no markets to search: set SENTITRADE_X_MARKETS to {"<market tag>": "<X query>"} or pass --query')
     _search(settings, targets, window_args, limit, resume and since_id is None and start_time is None, data_dir)
 
 
@@ -197,7 +184,7 @@ def _from_file(path: Path, market: str | None, time_format: str | None, data_dir
     from models.ingest.landing import TweetIngestSettings
 
     if not path.is_file():
-        raise _user_error(f"--from {path}: no such file")
+        raise UserError(f"--from {path}: no such file")
     tag = market or TweetIngestSettings().default_market
     landing = _landing(data_dir, f"import-{path.stem}", str(path), default_market=tag)
     stats = FileStats()
@@ -206,7 +193,7 @@ def _from_file(path: Path, market: str | None, time_format: str | None, data_dir
             task = progress.add_task(f"landing {path.name}", total=path.stat().st_size)
             report = landing.land(file_lines(path, tag, stats, time_format, lambda n: progress.advance(task, n)))
     except UnreadableFile as exc:
-        raise _user_error(str(exc)) from None
+        raise UserError(str(exc)) from None
     repaired = [f"repaired: {stats.repaired_lines:,} lines with bytes that are not UTF-8 ({stats.replaced_bytes:,} bytes replaced by U+FFFD)"]
     _finish(landing, report, f"from {path.name} (untagged tweets: {tag})", repaired if stats.repaired_lines else [])
 
@@ -222,10 +209,11 @@ def stream(
 
     Ctrl-C stops cleanly: it lands what arrived and, once search has indexed it (SENTITRADE_X_SEARCH_LAG_S), searches the last gap; twice: at once.
     """
+    from connectors.x_api import XSettings
     from connectors.x_stream import LiveStream
     from models.ingest.landing import newest_stored_id
 
-    settings = _x_settings()
+    settings = load_settings(XSettings, on_parse_error=MARKETS_JSON_HINT)
     landing = _landing(data_dir, "stream", "filtered stream")
     with _x_errors():
         live = LiveStream(settings, landing, resume_from=newest_stored_id(landing.lake))

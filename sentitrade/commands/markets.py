@@ -2,7 +2,7 @@
 
 Talks to the live APIs through `connectors.polymarket` (SENTITRADE_POLYMARKET_* settings). What it
 lands goes into the same lake tables the Dagster assets write, merged by key, never clobbering them.
-`sentitrade.cli.UserError` is imported where it is raised, so `sentitrade.cli` can mount this module.
+The SDK is imported inside the commands, so mounting this group costs `sentitrade --help` nothing.
 """
 
 from __future__ import annotations
@@ -15,44 +15,27 @@ from typing import Annotated
 
 import typer
 
+from sentitrade.commands.common import DataDir, UserError, load_settings
+
 app = typer.Typer(help="Polymarket markets: discover them, land price history and order-book snapshots.", no_args_is_help=True)
 
-DataDir = Annotated[
-    Path,
-    typer.Option("--data-dir", envvar="SENTITRADE_DATA_DIR", file_okay=False, help="Root of the stores; the Parquet lake lives under it."),
-]
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
-
-
-def _user_error(message: str) -> Exception:
-    from sentitrade.cli import UserError
-
-    return UserError(message)
-
-
-def _settings():
-    """The SENTITRADE_POLYMARKET_* settings; a bad value is named, never echoed (it may be a secret)."""
-    from pydantic import ValidationError
-
-    from connectors.polymarket import PolymarketSettings
-
-    try:
-        return PolymarketSettings()
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise _user_error(f"SENTITRADE_POLYMARKET_{str(error['loc'][0]).upper()}: {error['msg']}") from None
 
 
 @contextmanager
 def _polymarket() -> Iterator:
     """The live source; a failed request becomes a one-line user error naming its endpoint."""
-    from connectors.polymarket import PolymarketApiError, PolymarketSource
+    from connectors.polymarket import (
+        PolymarketApiError,
+        PolymarketSettings,
+        PolymarketSource,
+    )
 
     try:
-        with PolymarketSource(_settings()) as source:
+        with PolymarketSource(load_settings(PolymarketSettings)) as source:
             yield source
     except PolymarketApiError as exc:
-        raise _user_error(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
 def _lake(data_dir: Path):
@@ -76,7 +59,7 @@ def _one_market(source, slug: str):
     batch = source.markets([slug])
     if not batch.markets:
         reason = batch.skipped[0][1] if batch.skipped else "Gamma knows no market with that slug"
-        raise _user_error(f"cannot use market {slug!r}: {reason}")
+        raise UserError(f"cannot use market {slug!r}: {reason}")
     return batch.markets[0]
 
 
@@ -96,7 +79,7 @@ def discover(
     from models.ingest.markets import markets_table
 
     if not keyword and not tag:
-        raise _user_error("say what to look for: --keyword WORDS and/or --tag SLUG")
+        raise UserError("say what to look for: --keyword WORDS and/or --tag SLUG")
     console = Console()
     with _polymarket() as source, console.status("asking Gamma..."):
         batch = source.discover(keyword=keyword, tag=tag, closed=closed, limit=limit)
@@ -130,7 +113,7 @@ def prices(
     start_ts = int(start.replace(tzinfo=UTC).timestamp())
     end_ts = int((end.replace(tzinfo=UTC) if end else datetime.now(UTC)).timestamp())
     if end_ts <= start_ts:
-        raise _user_error("--end must come after --start")
+        raise UserError("--end must come after --start")
     with _polymarket() as source:
         token = parse_gamma_market(_one_market(source, slug))["yes_token_id"]
         with Progress() as progress:
@@ -166,11 +149,13 @@ def wallet():
     """Show the wallet address live trading would use, from SENTITRADE_POLYMARKET_PRIVATE_KEY; the key is never shown."""
     from eth_account import Account
 
-    key = _settings().private_key
+    from connectors.polymarket import PolymarketSettings
+
+    key = load_settings(PolymarketSettings).private_key
     if key is None:
-        raise _user_error("SENTITRADE_POLYMARKET_PRIVATE_KEY is not set: export it (or put it in .env) to trade live")
+        raise UserError("SENTITRADE_POLYMARKET_PRIVATE_KEY is not set: export it (or put it in .env) to trade live")
     try:
         address = Account.from_key(key.get_secret_value()).address
     except Exception:  # the library's message may quote the key: say nothing of it
-        raise _user_error("SENTITRADE_POLYMARKET_PRIVATE_KEY is not a valid private key (32 bytes of hex)") from None
+        raise UserError("SENTITRADE_POLYMARKET_PRIVATE_KEY is not a valid private key (32 bytes of hex)") from None
     typer.echo(address)

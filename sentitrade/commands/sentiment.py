@@ -1,8 +1,4 @@
-"""`sentitrade sentiment`: score texts with the configured scorer, fine-tune a transformer scorer.
-
-`sentitrade.cli.UserError` is imported where it is raised, not at module level, so `sentitrade.cli`
-can import this module to mount it without a circular import.
-"""
+"""`sentitrade sentiment`: score texts with the configured scorer, fine-tune a transformer scorer."""
 
 from __future__ import annotations
 
@@ -12,18 +8,10 @@ from typing import Annotated
 
 import typer
 
+from sentitrade.commands.common import DataDir, UserError
+
 app = typer.Typer(help="Tweet sentiment: score texts, fine-tune a transformer scorer.", no_args_is_help=True)
 
-DataDir = Annotated[
-    Path,
-    typer.Option("--data-dir", envvar="SENTITRADE_DATA_DIR", file_okay=False, help="Root of the stores; MLflow lives under it."),
-]
-
-
-def _user_error(message: str) -> Exception:
-    from sentitrade.cli import UserError
-
-    return UserError(message)
 
 
 @app.command()
@@ -39,7 +27,7 @@ def score(
     os.environ["SENTITRADE_DATA_DIR"] = str(data_dir.expanduser().resolve())  # where a `models:/` URI is looked up
     lines = texts or [line.rstrip("\n") for line in sys.stdin]
     if not lines:
-        raise _user_error("no text to score: pass texts as arguments or one per line on standard input")
+        raise UserError("no text to score: pass texts as arguments or one per line on standard input")
     scores = engine_for(SentimentSettings()).score(lines)
     for s, c, who, note in zip(scores.sentiment, scores.confidence, scores.scorer, scores.notes, strict=True):
         typer.echo(f"{s:+.4f}\t{c:.3f}\t{who}" + (f"\t{note}" if note else ""))
@@ -68,11 +56,11 @@ def finetune(
     from sentitrade.settings import Settings
 
     if not data.is_file():
-        raise _user_error(f"labeled data {data} not found: give a tweets_GroundTruth.txt-style file or a CSV/Parquet with text,label")
+        raise UserError(f"labeled data {data} not found: give a tweets_GroundTruth.txt-style file or a CSV/Parquet with text,label")
     try:
         examples = read_labeled(data)
     except (ValueError, KeyError) as exc:
-        raise _user_error(f"cannot read labeled data {data}: {exc}") from exc
+        raise UserError(f"cannot read labeled data {data}: {exc}") from exc
     settings = Settings(data_dir=data_dir)
     registered = name or SentimentSettings().registered_model
     config = FinetuneConfig(base, epochs, max_steps, batch_size, learning_rate, max_tokens, seed=seed)
@@ -80,7 +68,7 @@ def finetune(
         result = run_finetune(examples, config, registered, settings.tracking_uri, settings.artifact_root)
     except OSError as exc:
         reason = str(exc).splitlines()[0]
-        raise _user_error(f"cannot load base model {base!r} ({reason}): give a local directory or a cached hub id") from exc
+        raise UserError(f"cannot load base model {base!r} ({reason}): give a local directory or a cached hub id") from exc
     if alias:
         from mlflow import MlflowClient
 

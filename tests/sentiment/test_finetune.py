@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from models.sentiment import SentimentSettings, engine_for, score_tweets
 from models.sentiment.data import CLASSES, holdout_mask, read_ground_truth
 from models.sentiment.vader import VADER
-from sentitrade.cli import UserError
+from sentitrade.commands.common import UserError
 from sentitrade.commands.sentiment import app
 from tests.conftest import SHARED_DATA
 
