@@ -61,9 +61,7 @@ def demo(
 ):
     """Run the whole pipeline end to end on a synthetic replay data set and print a report.
 
-    Stages: replay data -> Dagster assets (ingest, score, dbt features, labels, training set,
-    XGBoost and LightGBM models, backtests, promotion) -> paper trader on the held-out days.
-    The last line is one JSON object with the figures.
+    Stages: replay data -> Dagster assets (ingest, score, dbt features, labels, training set, XGBoost and LightGBM models, backtests, promotion) -> paper trader on the held-out days. The last line is one JSON object with the figures.
     """
     from sentitrade.demo import DemoOptions, run_demo
 
@@ -78,8 +76,7 @@ def trade(
 ):
     """Paper-trade the champion model (`models:/<name>@champion`) over the held-out replay days.
 
-    Tweets are replayed in time order through the same scoring and feature code as the offline
-    tables; every decision, order and fill goes to the ledger.
+    Tweets are replayed in time order through the same scoring and feature code as the offline tables; every decision, order and fill goes to the ledger.
     """
     from trader.run import run_paper_replay
 
