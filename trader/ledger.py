@@ -43,17 +43,24 @@ decisions = sa.Table(
     sa.Column("features", sa.Text, nullable=False),  # JSON: the exact row the model saw
 )
 
+def _trade_columns() -> list[sa.Column]:
+    """What orders and fills both record (fresh Column objects: a column belongs to one table)."""
+    return [
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.ForeignKey("runs.run_id"), nullable=False, index=True),
+        sa.Column("ts", sa.DateTime, nullable=False),
+        sa.Column("market", sa.String(200), nullable=False),
+        sa.Column("token", sa.String(4), nullable=False),
+        sa.Column("token_id", sa.String(100), nullable=False),
+        sa.Column("side", sa.String(4), nullable=False),
+        sa.Column("shares", sa.Float, nullable=False),
+    ]
+
+
 orders = sa.Table(
     "orders",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.ForeignKey("runs.run_id"), nullable=False, index=True),
-    sa.Column("ts", sa.DateTime, nullable=False),
-    sa.Column("market", sa.String(200), nullable=False),
-    sa.Column("token", sa.String(4), nullable=False),
-    sa.Column("token_id", sa.String(100), nullable=False),
-    sa.Column("side", sa.String(4), nullable=False),
-    sa.Column("shares", sa.Float, nullable=False),
+    *_trade_columns(),
     sa.Column("limit_price", sa.Float, nullable=False),
     sa.Column("reason", sa.Text),
 )
@@ -61,14 +68,7 @@ orders = sa.Table(
 fills = sa.Table(
     "fills",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.ForeignKey("runs.run_id"), nullable=False, index=True),
-    sa.Column("ts", sa.DateTime, nullable=False),
-    sa.Column("market", sa.String(200), nullable=False),
-    sa.Column("token", sa.String(4), nullable=False),
-    sa.Column("token_id", sa.String(100), nullable=False),
-    sa.Column("side", sa.String(4), nullable=False),
-    sa.Column("shares", sa.Float, nullable=False),
+    *_trade_columns(),
     sa.Column("price", sa.Float, nullable=False),
     sa.Column("fee", sa.Float, nullable=False),
 )
