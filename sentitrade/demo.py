@@ -50,30 +50,32 @@ def prepare_dagster_home(settings: Settings):
     return DagsterInstance.get()
 
 
+def _run_job(defs, name: str, instance, hint: str = "", **kwargs):
+    """Execute one of the code location's jobs in process; a failure names its steps and the run."""
+    result = defs.resolve_job_def(name).execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False, **kwargs)
+    if not result.success:
+        failed = ", ".join(e.step_key for e in result.all_events if e.is_step_failure) or "an asset check"
+        where = f" for {kwargs['partition_key']}" if "partition_key" in kwargs else ""
+        raise DemoError(f"{name}{where} failed at {failed}: see {hint}run {result.run_id} in the Dagster UI (make ui)")
+    return result
+
+
 def materialize_all(settings: Settings, days: list[date], console: Console, started: float) -> dict:
-    """Run `daily_ingest` for each day, then `research`; return the research run's asset values."""
+    """Run `discover_markets`, `daily_ingest` for each day, then `research`; return research's asset values."""
     from dagster import AssetKey
 
     from orchestration.definitions import build_definitions
 
     instance = prepare_dagster_home(settings)
     defs = build_definitions(settings)
-    discovered = defs.resolve_job_def("discover_markets").execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
-    if not discovered.success:
-        raise DemoError(f"discover_markets failed: see run {discovered.run_id} in the Dagster UI (make ui)")
-    ingest = defs.resolve_job_def("daily_ingest")
+    _run_job(defs, "discover_markets", instance)
     for day in days:
-        result = ingest.execute_in_process(instance=instance, partition_key=day.isoformat(), run_config=QUIET_LOGS, raise_on_error=False)
-        if not result.success:
-            raise DemoError(f"daily_ingest failed for {day}: open the Dagster UI (make ui) and look at run {result.run_id}")
+        _run_job(defs, "daily_ingest", instance, partition_key=day.isoformat())
     console.print(f"[2/4] ingest + score: {len(days)} daily partitions of raw_tweets, scored_tweets, price_history ({time.perf_counter() - started:.0f} s)")
     log = settings.data_dir / "logs" / "research.log"
     log.parent.mkdir(exist_ok=True)
     with log.open("w") as sink, contextlib.redirect_stdout(sink):  # dbt's own progress lines go to the log
-        research = defs.resolve_job_def("research").execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
-    if not research.success:
-        failed = [e.step_key for e in research.all_events if e.is_step_failure]
-        raise DemoError(f"research job failed at {', '.join(failed) or 'an asset check'}: see {log} and run {research.run_id} in the Dagster UI (make ui)")
+        research = _run_job(defs, "research", instance, hint=f"{log} and ")
     console.print(f"[3/4] dbt features + labels, XGBoost and LightGBM trained, backtested, promotion decided ({time.perf_counter() - started:.0f} s)")
     return {key: research.asset_value(AssetKey(key)) for key in ("xgboost_model", "lightgbm_model", "xgboost_backtest", "lightgbm_backtest", "promotion")}
 
