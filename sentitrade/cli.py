@@ -107,6 +107,7 @@ def main() -> None:
     """Entry point: run the app, turning every user error into one line and exit code 2."""
     from connectors.replay.source import ReplayNotFoundError
     from models.registry import NoChampionError
+    from sentitrade.demo import DemoError
 
     _mount_commands()
     try:
@@ -120,6 +121,9 @@ def main() -> None:
     except (NoChampionError, ReplayNotFoundError) as exc:
         print(f"error: {str(exc).strip(chr(39))}", file=sys.stderr)
         sys.exit(2)
+    except DemoError as exc:  # a pipeline stage failed: one line naming it, not the user's fault
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)

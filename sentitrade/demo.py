@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connectors.replay import ReplayConfig, generate_replay
+from sentitrade.commands.common import UserError
 from sentitrade.settings import Settings
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -86,9 +87,9 @@ def run_demo(settings: Settings, options: DemoOptions) -> dict:
     config = ReplayConfig(options.seed, options.markets, options.days, options.tweets_per_day, options.signal, start=settings.history_start)
     last_day = config.start + timedelta(days=config.days - 1)
     if last_day >= date.today():
-        raise DemoError(f"--days {options.days} from {config.start} reaches {last_day}, past yesterday: use fewer days")
+        raise UserError(f"--days {options.days} from {config.start} reaches {last_day}, past yesterday: use fewer days")
     if options.days <= settings.holdout_days + 1:
-        raise DemoError(f"--days must exceed the {settings.holdout_days} held-out days by at least 2")
+        raise UserError(f"--days must exceed the {settings.holdout_days} held-out days by at least 2 (or lower SENTITRADE_HOLDOUT_DAYS)")
     manifest = generate_replay(settings.replay_dir, config)
     kind = "with a planted signal" if options.signal else "control set, no signal"
     console.print(f"[1/4] replay data: {manifest['tweets']:,} synthetic tweets, {options.markets} markets, {options.days} days, {kind}")

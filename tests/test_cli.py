@@ -34,6 +34,11 @@ def test_negative_or_zero_sizes(tmp_path, args, named):
     assert named in line
 
 
+def test_demo_too_short_for_its_held_out_days(tmp_path):
+    line = _one_line_error(run_cli("demo", "--days", "4", "--data-dir", str(tmp_path)))
+    assert "--days must exceed the 3 held-out days" in line
+
+
 def test_trade_with_missing_data_directory(tmp_path):
     line = _one_line_error(run_cli("trade", "--data-dir", str(tmp_path / "nowhere")))
     assert "sentitrade demo" in line
