@@ -194,15 +194,20 @@ def _backtest_rank(candidate: Candidate) -> tuple[float, float, int]:
     return finite(candidate.backtest_sharpe), finite(candidate.backtest_return), int(candidate.version)
 
 
-def champion_version(model_name: str) -> str | None:
-    """The version the `champion` alias points at; None if there is none or no such model."""
+def aliases(model_name: str) -> dict[str, str]:
+    """Every alias of the registered model and the version it points at; empty if there is no such model."""
     try:
-        aliases = MlflowClient().get_registered_model(model_name).aliases
+        found = MlflowClient().get_registered_model(model_name).aliases
     except MlflowException as exc:
         if exc.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
             raise
-        return None
-    return str(aliases[CHAMPION]) if CHAMPION in aliases else None
+        return {}
+    return {alias: str(version) for alias, version in found.items()}
+
+
+def champion_version(model_name: str) -> str | None:
+    """The version the `champion` alias points at; None if there is none or no such model."""
+    return aliases(model_name).get(CHAMPION)
 
 
 def load_champion(model_name: str) -> ChampionModel:

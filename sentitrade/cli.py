@@ -35,10 +35,14 @@ def _mount_commands() -> None:
     from sentitrade.commands.ingest import app as ingest_app
     from sentitrade.commands.markets import app as markets_app
     from sentitrade.commands.sentiment import app as sentiment_app
+    from sentitrade.commands.trade import app as trade_app
+    from sentitrade.commands.trade import ledger
 
     app.add_typer(ingest_app, name="ingest", help="Land tweets: X API backfill, the live stream, or your own file.")
     app.add_typer(markets_app, name="markets", help="Polymarket markets, price history and order books.")
     app.add_typer(sentiment_app, name="sentiment", help="The sentiment engine: score, fine-tune.")
+    app.add_typer(trade_app, name="trade")
+    app.command("ledger")(ledger)
 
 
 
@@ -67,23 +71,6 @@ def demo(
 
     settings = _use_data_dir(data_dir)
     run_demo(settings, DemoOptions(seed, markets, days, tweets_per_day, not no_signal))
-
-
-@app.command()
-def trade(
-    data_dir: DataDir = Path("data"),
-    model_name: Annotated[str | None, typer.Option(help="Registered model to trade (default: SENTITRADE_MODEL_NAME).")] = None,
-):
-    """Paper-trade the champion model (`models:/<name>@champion`) over the held-out replay days.
-
-    Tweets are replayed in time order through the same scoring and feature code as the offline tables; every decision, order and fill goes to the ledger.
-    """
-    from trader.run import run_paper_replay
-
-    settings = _use_data_dir(data_dir)
-    if not settings.data_dir.is_dir() or not any(settings.data_dir.iterdir()):
-        raise UserError(f"data directory {settings.data_dir} is missing or empty: run `sentitrade demo --data-dir {data_dir}` first")
-    run_paper_replay(settings, model_name or settings.model_name)
 
 
 @replay_app.command("generate")

@@ -98,16 +98,26 @@ def run_demo(settings: Settings, options: DemoOptions) -> dict:
     champion = values["promotion"]["champion_version"]
     trade = None
     if champion is not None:
-        from trader.run import run_paper_replay
-
-        trade = run_paper_replay(settings, settings.model_name, quiet=True)
-        console.print(f"[4/4] paper trader: {trade.decisions} decisions, {trade.fills} fills on the held-out days ({time.perf_counter() - started:.0f} s)")
+        trade = paper_trade(settings, console)
+        console.print(f"      {trade.decisions} decisions, {trade.fills} fills on the held-out days ({time.perf_counter() - started:.0f} s)")
     else:
         console.print(f"[4/4] paper trader skipped: no version reached holdout AUC {settings.min_holdout_auc}, so none was promoted")
     report = build_report(values, trade, time.perf_counter() - started)
     print_report(console, settings, values, report)
     print(json.dumps(report))
     return report
+
+
+def paper_trade(settings: Settings, console: Console):
+    """The trader itself (`sentitrade trade --fresh`), replaying the champion's held-out days at full speed."""
+    from trader.ledger import LedgerError
+    from trader.run import TradeOptions, run_trader
+
+    console.print("[4/4] paper trader: replaying the held-out days through the trader process (progress below)")
+    try:
+        return run_trader(settings, settings.model_name, TradeOptions(feed="replay", speed=0.0, fresh=True), quiet=False)
+    except LedgerError as exc:
+        raise UserError(str(exc)) from None
 
 
 def build_report(values: dict, trade, seconds: float) -> dict:

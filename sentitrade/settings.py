@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class RiskSettings(BaseSettings):
@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     def strategy(self) -> StrategySettings:
         return StrategySettings()
 
+    @cached_property
+    def trader(self) -> TraderSettings:
+        return TraderSettings()
+
     @property
     def replay_dir(self) -> Path:
         return self.data_dir / "replay"
@@ -110,3 +114,23 @@ class Settings(BaseSettings):
     @property
     def ledger(self) -> str:
         return self.ledger_url or f"sqlite:///{self.data_dir / 'ledger.db'}"
+
+
+class TraderSettings(BaseSettings):
+    """How the long-running trader runs: its decision cadence, model following, kill switch, lease."""
+
+    model_config = SettingsConfigDict(env_prefix="SENTITRADE_TRADER_", env_file=".env", extra="ignore")
+
+    decision_minutes: int = Field(5, ge=1, le=1440, description="Decide every this many minutes of event time (epoch-aligned).")
+    model_poll_s: float = Field(30.0, gt=0, description="How often the registry's aliases are checked for a new champion or shadow.")
+    shadow_aliases: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["challenger"], description="Aliases whose versions trade in shadow, comma-separated (empty: none)."
+    )
+    on_kill: Literal["flatten", "freeze"] = Field("flatten", description="On the kill file: sell every position, or keep them as they are.")
+    lease_ttl_s: float = Field(30.0, ge=5, description="A trader that stops renewing its ledger lease this long loses it.")
+    stream_grace_s: float = Field(2.0, ge=0, description="Live: decide this long after a decision time, for tweets still in flight.")
+
+    @field_validator("shadow_aliases", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value

@@ -1,0 +1,398 @@
+"""The trader process: feed -> event clock -> scorer -> feature SQL -> champion and shadows -> risk
+-> execution -> ledger, metrics and logs, until the feed ends, a signal, or the kill file.
+
+One loop, one thread. Events arrive in event-time order; a decision round at grid time T runs when
+the first event after T arrives (or a live feed's clock passes T), so it has seen every tweet
+created before T and every price up to T, and nothing later: the same rows dbt's `features` holds.
+Between two rounds, and only there, the trader follows the registry (a new champion or shadow is
+swapped in), renews its ledger lease and looks for the kill file. Every round is one ledger
+transaction, and a restarted trader continues its run from the last one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import duckdb
+import pandas as pd
+
+from models.engine import MarketInfo, TradingEngine, token_mid
+from models.features import FEATURE_COLUMNS, compute_features, decision_grid
+from models.registry import CHAMPION, ChampionModel
+from models.sentiment import score_tweets
+from sentitrade.settings import Settings
+from trader.execution import Execution, OrderBooks, build_execution
+from trader.feeds.events import BookEvent, Event, Feed, PriceEvent, TickSizeEvent, TweetEvent
+from trader.kill import read_kill
+from trader.ledger import BookRound, Ledger, Run
+from trader.lifecycle import ModelLifecycle
+from trader.metrics import TraderMetrics
+
+log = logging.getLogger("trader")
+
+LOOKBACK = timedelta(hours=24)  # the longest feature window
+PRICE_LOOKBACK = LOOKBACK + timedelta(minutes=5)  # one price before the oldest window, for the ASOF joins
+HOUSEKEEPING_S = 0.5  # wall-clock seconds between looks at the kill file, the registry and the lease
+
+
+class TraderRefused(RuntimeError):
+    """The trader will not start as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class TradeOptions:
+    feed: str = "replay"  # replay | stream
+    execution: str = "paper"
+    start: datetime | None = None  # replay span; default: the champion's held-out days
+    end: datetime | None = None
+    speed: float = 0.0  # replay: N-fold compressed time; 0 as fast as possible
+    fresh: bool = False  # abandon an unfinished run instead of continuing it
+
+
+@dataclass(frozen=True)
+class TradeSummary:
+    run_id: str
+    status: str  # running (stopped, resumable) | finished | aborted
+    model_version: str
+    rounds: int
+    decisions: int
+    fills: int
+    fees: float
+    starting_cash: float
+    final_equity: float
+    resumed_from: datetime | None
+
+    @property
+    def pnl(self) -> float:
+        return self.final_equity - self.starting_cash
+
+
+class BookRunner:
+    """One book: an engine with its own cash and positions, and the model that decides for it."""
+
+    def __init__(self, book_id: str, label: str, engine: TradingEngine, model: Callable[[], ChampionModel]):
+        self.book_id, self.label, self.engine, self._model = book_id, label, engine, model
+        self.decisions = self.fills = 0
+        self.fees = 0.0
+
+    @property
+    def model(self) -> ChampionModel:
+        return self._model()
+
+
+class MarketState:
+    """What the feed has delivered, kept for the longest window: scored tweets and prices."""
+
+    def __init__(self) -> None:
+        self.pending: list[dict] = []  # tweets not scored yet
+        self.tweets = pd.DataFrame()
+        self.prices: dict[str, deque[tuple[datetime, float]]] = {}
+        self.last_tweet_at: dict[str, datetime] = {}
+        self.last_price_at: dict[str, datetime] = {}
+
+    def add_tweet(self, event: TweetEvent) -> None:
+        self.pending.append(event.row)
+        market = event.row["market"]
+        self.last_tweet_at[market] = max(event.at, self.last_tweet_at.get(market, event.at))
+
+    def add_price(self, market: str, at: datetime, price: float) -> None:
+        self.prices.setdefault(market, deque()).append((at, price))
+        self.last_price_at[market] = max(at, self.last_price_at.get(market, at))
+
+    def window(self, t: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Score what arrived, drop what no window reaches any more; the tweets and prices for `t`."""
+        fresh = [row for row in self.pending if row["created_at"] >= t - LOOKBACK]
+        self.pending = []
+        if fresh:
+            self.tweets = pd.concat([self.tweets, score_tweets(pd.DataFrame(fresh)).to_pandas()], ignore_index=True)
+        if len(self.tweets):
+            self.tweets = self.tweets[self.tweets["created_at"] >= t - LOOKBACK]
+        rows = []
+        for market, series in self.prices.items():
+            while len(series) > 1 and series[1][0] <= t - PRICE_LOOKBACK:
+                series.popleft()
+            rows.extend((market, at, price) for at, price in series if at <= t)
+        return self.tweets, pd.DataFrame(rows, columns=["market", "ts", "price"])
+
+    def latest_prices(self, t: datetime) -> dict[str, float]:
+        latest = {}
+        for market, series in self.prices.items():
+            known = [price for at, price in series if at <= t]
+            if known:
+                latest[market] = known[-1]
+        return latest
+
+
+class Trader:
+    def __init__(self, settings: Settings, options: TradeOptions, ledger: Ledger, lifecycle: ModelLifecycle,
+                 markets: dict[str, MarketInfo], open_feed: Callable[[datetime, datetime | None, datetime], Feed],
+                 metrics: TraderMetrics | None = None, stop: threading.Event | None = None,
+                 progress: Callable[[int], Callable[[datetime, str], None]] | None = None):
+        self.settings, self.options, self.ledger, self.lifecycle = settings, options, ledger, lifecycle
+        self.markets, self.open_feed = markets, open_feed
+        self.metrics = metrics or TraderMetrics()
+        self.stop = stop or threading.Event()
+        self.progress = progress
+        self.cadence = timedelta(minutes=settings.trader.decision_minutes)
+        self.books = OrderBooks()
+        self.execution: Execution = build_execution(options.execution, markets, settings.costs, self.books)
+        self.state = MarketState()
+        self.runners: dict[str, BookRunner] = {}
+        self.run_record: Run | None = None
+        self.rounds = 0
+        self._con = duckdb.connect()
+
+    # --- start-up ---------------------------------------------------------------------------------
+
+    def run(self) -> TradeSummary:
+        kill = read_kill(self.settings.data_dir)
+        if kill is not None:
+            raise TraderRefused(f"the kill file is set ({kill.reason}, {kill.written_at}): clear it with `sentitrade trade kill --clear` to start")
+        self.ledger.acquire()
+        try:
+            self.lifecycle.start()
+            run = self._open_run()
+            return self._trade(run)
+        finally:
+            self.ledger.release()
+            self._con.close()
+
+    def _open_run(self) -> Run:
+        """Continue the model's unfinished run, or start a new one on the span asked for."""
+        model_name = self.lifecycle.model_name
+        run = self.ledger.unfinished_run(model_name)
+        if run is not None and self.options.fresh:
+            self.ledger.end_run(run.run_id, "aborted", "abandoned: a new run was started with --fresh")
+            log.warning("abandoned unfinished run %s (--fresh)", run.run_id)
+            run = None
+        if run is not None:
+            if (run.feed, run.execution) != (self.options.feed, self.options.execution):
+                raise TraderRefused(
+                    f"run {run.run_id} ({run.feed} feed, {run.execution} execution) is unfinished: continue it with "
+                    f"--feed {run.feed} --execution {run.execution}, or pass --fresh to abandon it"
+                )
+            if self.options.start is not None or self.options.end is not None:
+                log.warning("continuing unfinished run %s over its own span; --start/--end apply to a new run (--fresh)", run.run_id)
+            return run
+        start, end = self._span()
+        return self.ledger.start_run(self.options.feed, self.options.execution, model_name, start, end)
+
+    def _span(self) -> tuple[datetime, datetime | None]:
+        if self.options.feed == "stream":
+            now = pd.Timestamp.now("UTC").tz_localize(None).to_pydatetime()
+            return self.options.start or now, self.options.end
+        champion = self.lifecycle.champion
+        start = self.options.start or champion.holdout_start.to_pydatetime()
+        end = self.options.end or champion.holdout_end.to_pydatetime()
+        if end <= start:
+            raise TraderRefused(f"--end {end} is not after --start {start}")
+        return start, end
+
+    def _first_decision(self, run: Run) -> datetime:
+        """The grid time after the last whole round; live, never one in the past (nothing replays it)."""
+        first = run.last_step_at + self.cadence if run.last_step_at else pd.Timestamp(run.span_start).ceil(self.cadence).to_pydatetime()
+        if run.feed == "stream":
+            first = max(first, pd.Timestamp.now("UTC").tz_localize(None).ceil(self.cadence).to_pydatetime())
+        return first
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def _trade(self, run: Run) -> TradeSummary:
+        self.run_record = run
+        resumed = run.last_step_at
+        next_t = self._first_decision(run)
+        what = f"resumed after {resumed:%Y-%m-%d %H:%M}" if resumed else f"started at {next_t:%Y-%m-%d %H:%M}"
+        self._say("resumed" if resumed else "started", f"run {run.run_id} {what}: {run.feed} feed, {run.execution} execution, "
+                  f"champion {self.lifecycle.model_name} v{self.lifecycle.champion.version}", next_t)
+        self._sync_runners()
+        end = run.span_end
+        total = len(decision_grid(next_t, end - timedelta(microseconds=1))) if end and next_t < end else 0
+        advance = self.progress(total) if self.progress else None
+        feed = self.open_feed(next_t - PRICE_LOOKBACK, end, next_t)
+        grace = timedelta(seconds=self.settings.trader.stream_grace_s if run.feed == "stream" else 0)
+        status, reason = "running", "stopped by a signal; the next start continues this run"
+        housekeeping = 0.0
+        try:
+            for event in feed.events():
+                while event.at > next_t + grace and (end is None or next_t < end):
+                    self._round(next_t, event.at)
+                    if advance:
+                        advance(next_t, self._status_line())
+                    next_t += self.cadence
+                self._apply(event)
+                if time.monotonic() >= housekeeping:
+                    housekeeping = time.monotonic() + HOUSEKEEPING_S
+                    if (kill := read_kill(self.settings.data_dir)) is not None:
+                        status, reason = self._kill(kill.reason, next_t - self.cadence)
+                        break
+                    self._housekeeping(next_t)
+                if self.stop.is_set():
+                    break
+                if hasattr(feed, "lag_s"):
+                    self.metrics.feed_lag.set(feed.lag_s)
+            else:
+                while end is not None and next_t < end and not self.stop.is_set():
+                    self._round(next_t, next_t)
+                    if advance:
+                        advance(next_t, self._status_line())
+                    next_t += self.cadence
+                if end is not None and next_t >= end:
+                    status, reason = "finished", "end of the span"
+        finally:
+            feed.close()
+        if status != "running":
+            self.ledger.end_run(run.run_id, status, reason)
+        self._say("stop", f"run {run.run_id} {status}: {reason}", next_t - self.cadence)
+        return self._summary(run, status, resumed)
+
+    def _apply(self, event: Event) -> None:
+        if isinstance(event, TweetEvent):
+            self.state.add_tweet(event)
+        elif isinstance(event, PriceEvent):
+            self.state.add_price(event.market, event.at, event.price)
+        elif isinstance(event, BookEvent):
+            self.books.update(event)
+        elif isinstance(event, TickSizeEvent) and event.market in self.markets:
+            old = self.markets[event.market].tick_size
+            self.markets[event.market] = replace(self.markets[event.market], tick_size=event.tick_size)
+            log.info("%s: tick size %g -> %g", event.market, old, event.tick_size)
+
+    def _housekeeping(self, t: datetime) -> None:
+        """Between two rounds: follow the registry, keep the lease."""
+        changes = self.lifecycle.poll()
+        for change in changes:
+            self._say("model", f"{change} (from the decision after {t - self.cadence:%Y-%m-%d %H:%M})", t)
+        if changes:
+            self._sync_runners()
+        self.ledger.renew()
+
+    def _sync_runners(self) -> None:
+        """One runner for the champion's book and one per shadow version the lifecycle runs now."""
+        cash = self.settings.risk.starting_cash
+        wanted = {CHAMPION: (CHAMPION, None)} | {alias: (alias, m.version) for alias, m in self.lifecycle.shadows.items()}
+        for key, (alias, version) in wanted.items():
+            role = CHAMPION if key == CHAMPION else "shadow"
+            book = self.ledger.book(self.run_record.run_id, role, alias, version, cash)
+            if key in self.runners and self.runners[key].book_id == book.book_id:
+                continue
+            engine = TradingEngine(self.markets, self.settings, self.execution if role == CHAMPION else build_execution(
+                "paper", self.markets, self.settings.costs, self.books))
+            if book.state:
+                engine.restore(book.state)
+            model = (lambda: self.lifecycle.champion) if role == CHAMPION else (lambda m=self.lifecycle.shadows[alias]: m)
+            self.runners[key] = BookRunner(book.book_id, CHAMPION if role == CHAMPION else f"{alias}:v{version}", engine, model)
+        for key in set(self.runners) - set(wanted):
+            del self.runners[key]
+        self.metrics.set_versions({CHAMPION: self.lifecycle.champion.version} | {a: m.version for a, m in self.lifecycle.shadows.items()})
+
+    def _round(self, t: datetime, trigger_at: datetime) -> None:
+        """One decision round at `t`: features once, then every book decides on them; one transaction."""
+        began = time.perf_counter()
+        tweets, prices = self.state.window(t)
+        rows = pd.DataFrame()
+        if len(tweets):
+            grid = pd.DataFrame({"market": list(self.markets), "ts": t})
+            rows = compute_features(self._con, tweets, prices, grid).dropna(subset=["price"])
+        latest = self.state.latest_prices(t)
+        parts = []
+        for runner in self.runners.values():
+            model = runner.model
+            part = BookRound(runner.book_id, model.version)
+            if len(rows):
+                p_up = model.predict_proba(rows)
+                for row, p in zip(rows.to_dict("records"), p_up, strict=True):
+                    market = row["market"]
+                    step = runner.engine.on_decision(
+                        t, market, float(p), int(row["n_tweets_1h"]), float(row["price"]),
+                        last_tweet_at=self.state.last_tweet_at.get(market), last_price_at=self.state.last_price_at.get(market),
+                    )
+                    part.steps.append((step, {k: row[k] for k in ("market", "ts", *FEATURE_COLUMNS)}))
+            part.equity = runner.engine.mark(t, latest)
+            part.state = runner.engine.snapshot()
+            parts.append(part)
+        self.ledger.record_round(self.run_record.run_id, t, parts)
+        self.rounds += 1
+        self.metrics.exposure.clear()
+        for runner, part in zip(self.runners.values(), parts, strict=True):
+            self._count(runner, part)
+        self.metrics.latency.observe(time.perf_counter() - began)
+        self.metrics.event_time.set(pd.Timestamp(t).timestamp())
+        if self.run_record.feed == "stream":
+            log.info(self._status_line(t))
+
+    def _count(self, runner: BookRunner, part: BookRound) -> None:
+        label = runner.label
+        for step, _ in part.steps:
+            runner.decisions += 1
+            self.metrics.decisions.labels(label).inc()
+            filled = {(f.token_id, f.side) for f in step.fills}
+            for order in step.orders:
+                status = "filled" if (order.token_id, order.side) in filled else "unfilled"
+                self.metrics.orders.labels(label, status).inc()
+                if status == "unfilled":
+                    self.metrics.rejects.labels(label).inc()
+            runner.fills += len(step.fills)
+            runner.fees += sum(f.fee for f in step.fills)
+            self.metrics.fills.labels(label).inc(len(step.fills))
+        engine = runner.engine
+        self.metrics.equity.labels(label).set(part.equity)
+        self.metrics.pnl.labels(label).set(part.equity - self.settings.risk.starting_cash)
+        for market, position in engine.portfolio.positions.items():
+            self.metrics.exposure.labels(label, market).set(position.shares * token_mid(position.token, engine.mids.get(market, math.nan)))
+
+    def _status_line(self, t: datetime | None = None) -> str:
+        champion = self.runners[CHAMPION]
+        engine = champion.engine
+        exposure = sum(p.shares * token_mid(p.token, engine.mids.get(m, math.nan)) for m, p in engine.portfolio.positions.items())
+        equity = engine.equity_curve[-1][1] if engine.equity_curve else self.settings.risk.starting_cash
+        shadows = ", ".join(
+            f"{r.label} {r.engine.equity_curve[-1][1] - self.settings.risk.starting_cash:+.2f}"
+            for key, r in self.runners.items() if key != CHAMPION and r.engine.equity_curve
+        )
+        when = f"{t:%Y-%m-%d %H:%M} " if t else ""
+        return (f"{when}v{self.lifecycle.champion.version}: {len(engine.portfolio.positions)}/{len(self.markets)} markets held, "
+                f"exposure {exposure:.2f}, PnL {equity - self.settings.risk.starting_cash:+.2f} USDC" + (f"; shadows {shadows}" if shadows else ""))
+
+    # --- stopping ---------------------------------------------------------------------------------
+
+    def _kill(self, reason: str, t: datetime) -> tuple[str, str]:
+        """Cancel what rests, then flatten or freeze every book, all in the ledger; the run is aborted."""
+        cancelled = self.execution.cancel_all()
+        mode = self.settings.trader.on_kill
+        parts = []
+        for runner in self.runners.values():
+            part = BookRound(runner.book_id, runner.model.version)
+            if mode == "flatten":
+                part.orders, part.fills = runner.engine.close_all(t, f"kill: {reason}")
+                runner.fills += len(part.fills)
+                runner.fees += sum(f.fee for f in part.fills)
+            part.state = runner.engine.snapshot()
+            parts.append(part)
+        self.ledger.record_round(self.run_record.run_id, t, parts)
+        closed = sum(len(p.fills) for p in parts)
+        message = f"kill file: {reason}; {cancelled} open orders cancelled, " + (
+            f"{closed} positions sold" if mode == "flatten" else "positions frozen as they are")
+        self._say("kill", message, t)
+        return "aborted", message
+
+    def _say(self, kind: str, message: str, t: datetime | None) -> None:
+        log.warning(message) if kind in ("kill", "model") else log.info(message)
+        self.ledger.event(self.run_record.run_id, kind, message, t)
+
+    def _summary(self, run: Run, status: str, resumed: datetime | None) -> TradeSummary:
+        champion = self.runners[CHAMPION]
+        engine = champion.engine
+        final = engine.equity_curve[-1][1] if engine.equity_curve else engine.portfolio.equity(engine.mids)
+        return TradeSummary(run.run_id, status, self.lifecycle.champion.version, self.rounds, champion.decisions, champion.fills,
+                            champion.fees, self.settings.risk.starting_cash, final, resumed)
+
+
+def market_infos(rows: list[Mapping]) -> dict[str, MarketInfo]:
+    return {row["market"]: MarketInfo.from_row(row) for row in rows}
