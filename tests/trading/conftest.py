@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from models.engine import MarketInfo
+from models.engine import MarketInfo, PaperExchange, TradingEngine
 from sentitrade.settings import CostSettings, RiskSettings, Settings, StrategySettings
 
 
@@ -48,3 +48,9 @@ def make_market() -> Callable[..., MarketInfo]:
         return MarketInfo(name, f"{name}-yes", f"{name}-no", **kwargs)
 
     return make
+
+
+def engine_for(settings: Settings, *markets: MarketInfo) -> TradingEngine:
+    """An engine on paper fills over `markets`, as the backtest and the paper trader build it."""
+    by_name = {m.market: m for m in markets}
+    return TradingEngine(by_name, settings, PaperExchange(by_name, settings.costs))

@@ -2,16 +2,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.engine import Fill, Order, PaperExchange, Portfolio, TradingEngine
+from models.engine import Fill, Order, PaperExchange, Portfolio
 from models.strategy import Signal
+from tests.trading.conftest import engine_for
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 H = timedelta(hours=1)
-
-
-def engine_for(settings, *markets):
-    by_name = {m.market: m for m in markets}
-    return TradingEngine(by_name, settings, PaperExchange(by_name, settings.costs))
 
 
 def test_buy_opens_kelly_sized_yes_then_holds_then_closes(settings, make_market):
