@@ -84,7 +84,8 @@ class RiskManager:
         blocks = []
         if self.day_stopped:
             blocks.append(f"day's loss past {r.daily_loss_limit:.0%} of its start {self.day_start:.2f}")
-        for what, at, bound in (("tweet", last_tweet_at, r.max_tweet_age_s), ("price", last_price_at, r.max_price_age_s)):
+        ages = (("tweet", last_tweet_at, r.max_tweet_age_s), ("price", last_price_at, r.max_price_age_s))
+        for what, at, bound in ages:
             if bound and at is not None and (age := (ts - at).total_seconds()) > bound:
                 blocks.append(f"newest {what} {age:g}s old > {bound:g}s")
         return blocks

@@ -23,7 +23,7 @@ class RiskSettings(BaseSettings):
     starting_cash: float = Field(1_000.0, gt=0, description="Paper/backtest bankroll in USDC.")
     kelly_fraction: float = Field(0.25, gt=0, le=1, description="Share of the full Kelly stake to bet.")
     expected_move: float = Field(
-        0.05, gt=0, lt=0.5, description="Typical move of a token's price over a holding, in price units (Kelly sizing)."
+        0.05, gt=0, lt=0.5, description="Typical move of a token's price over a holding, in price units (for Kelly)."
     )
     max_position_fraction: float = Field(0.20, gt=0, le=1, description="Cap on one market's stake, as a share of equity.")
     max_total_exposure: float = Field(
@@ -35,7 +35,8 @@ class RiskSettings(BaseSettings):
     )
     drawdown_reduce_factor: float = Field(0.5, gt=0, le=1, description="Stakes are multiplied by this while reduced.")
     daily_loss_limit: float = Field(
-        0.05, ge=0, lt=1, description="No new position for the rest of a UTC day once equity is this far below its start."
+        0.05, ge=0, lt=1,
+        description="No new position for the rest of the UTC day once equity is this far below the day's start.",
     )
     stop_loss: float = Field(0.25, ge=0, lt=1, description="Exit once the token's mid is this far below the avg cost.")
     take_profit: float = Field(0.50, ge=0, description="Exit once the token's mid is this far above the avg cost.")

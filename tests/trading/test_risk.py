@@ -51,7 +51,8 @@ def test_stake_is_capped_per_market():
 
 
 def test_no_stake_when_costs_eat_the_edge():
-    assert manager().stake(0.6, 0.51, COST, 1000.0, 0.0) == (0.0, ["net return -0.78%/$ after costs 0.014/share: no stake"])
+    stake, notes = manager().stake(0.6, 0.51, COST, 1000.0, 0.0)
+    assert (stake, notes) == (0.0, ["net return -0.78%/$ after costs 0.014/share: no stake"])
 
 
 def test_total_exposure_cap_shrinks_then_skips():
