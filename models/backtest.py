@@ -17,6 +17,7 @@ from models.engine import Decision, Fill, MarketInfo, PaperExchange, TradingEngi
 from sentitrade.settings import Settings
 
 COLUMNS = ("market", "ts", "p_up", "n_tweets_1h", "price")
+FRESHNESS = ("last_tweet_at", "last_price_at")  # optional columns
 _YEAR = pd.Timedelta(days=365)  # prediction markets trade around the clock
 
 
@@ -33,21 +34,25 @@ def run_backtest(frame: pd.DataFrame, markets: dict[str, MarketInfo], settings: 
     """Decide every row in time order, mark equity after each timestamp, close everything at the end.
 
     `frame` has one row per (market, ts): the model's `p_up`, the tweet count `n_tweets_1h` and the YES
-    mid `price`. Rows without a price cannot trade and are dropped.
+    mid `price`, and optionally `last_tweet_at` / `last_price_at` (the newest tweet and price behind the
+    row, for the stale-data guard; missing or NaT: not checked). Rows without a price cannot trade and
+    are dropped.
     """
     missing = set(COLUMNS) - set(frame.columns)
     if missing:
         raise ValueError(f"backtest frame lacks columns {sorted(missing)}")
     rows = frame.dropna(subset=["price"]).sort_values(["ts", "market"], kind="stable")
+    rows = rows.assign(n_tweets_1h=rows["n_tweets_1h"].fillna(0))
     if unknown := set(rows["market"]) - set(markets):
         raise ValueError(f"no MarketInfo for markets {sorted(unknown)}")
     engine = TradingEngine(markets, settings, PaperExchange(markets, settings.costs))
     decisions: list[Decision] = []
     fills: list[Fill] = []
     for ts, group in rows.groupby("ts", sort=True):
-        for market, p_up, n_tweets, price in zip(group["market"], group["p_up"], group["n_tweets_1h"].fillna(0),
-                                                 group["price"], strict=True):
-            step = engine.on_decision(ts, market, float(p_up), int(n_tweets), float(price))
+        for row in group.to_dict("records"):
+            when = {c: None if pd.isna(row[c]) else row[c] for c in FRESHNESS if c in row}
+            step = engine.on_decision(ts, row["market"], float(row["p_up"]), int(row["n_tweets_1h"]),
+                                      float(row["price"]), **when)
             decisions.append(step.decision)
             fills.extend(step.fills)
         engine.mark(ts, {})

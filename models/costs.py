@@ -43,3 +43,11 @@ def fill_price(mid: float, side: Side, tick: float, costs: CostSettings) -> floa
     else:
         raise ValueError(f"side must be BUY or SELL, not {side!r}")
     return round(min(max(ticks * tick, tick), 1.0 - tick), 10)  # 7 × 0.1 is 0.7000000000000001
+
+
+def round_trip_cost(costs: CostSettings, fee_per_share: float) -> float:
+    """Price units a share loses buying and later selling it: half spread, slippage and taker fee, each way.
+
+    Sizing needs it before the exit price is known, so the exit's fee is taken at the entry's.
+    """
+    return 2 * (costs.half_spread + costs.slippage + fee_per_share)

@@ -2,17 +2,18 @@
 
 `TradingEngine` owns strategy, sizing, risk and bookkeeping; it talks to the market only through an
 `Exchange`. The backtest and the paper trader pass `PaperExchange`; live trading passes a Polymarket one.
+Its whole state is one JSON-serializable `snapshot()`, so the trader can restart a run from its ledger.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Protocol
 
-from models.costs import Side, fee_per_share, fill_price, taker_fee
+from models.costs import Side, fee_per_share, fill_price, round_trip_cost, taker_fee
 from models.risk import RiskManager
 from models.strategy import Signal, Token, evaluate
 from sentitrade.settings import CostSettings, Settings
@@ -152,16 +153,25 @@ class Portfolio:
             self.cash += fill.shares * fill.price - fill.fee
         self.fees_paid += fill.fee
 
+    def exposure(self, mids_yes: Mapping[str, float]) -> float:
+        """Every position marked at its token's mid: what is at stake in the market."""
+        return sum(p.shares * token_mid(p.token, mids_yes[m]) for m, p in self.positions.items())
+
     def equity(self, mids_yes: Mapping[str, float]) -> float:
         """Cash plus every position marked at its token's mid."""
-        return self.cash + sum(p.shares * token_mid(p.token, mids_yes[m]) for m, p in self.positions.items())
+        return self.cash + self.exposure(mids_yes)
 
 
 class TradingEngine:
-    """Turns each (market, p_up) decision into orders: open sized, hold, close on HOLD, flip on reversal."""
+    """Turns each (market, p_up) decision into orders under the risk rules of `RiskManager`.
+
+    Only these exit a position: the model's signal reversing or crossing back over `exit_at`, a
+    stop-loss or take-profit, the drawdown halt and `close_all`. Every other rule (tweet floor, price
+    band, stale data, daily loss, caps) only decides whether, and how big, a new position opens.
+    """
 
     def __init__(self, markets: Mapping[str, MarketInfo], settings: Settings, exchange: Exchange) -> None:
-        self.markets = markets
+        self.markets = markets  # the caller may update it (tick sizes): always read at order time
         self.exchange = exchange
         self.strategy = settings.strategy
         self.costs = settings.costs
@@ -175,24 +185,39 @@ class TradingEngine:
         self.mids.update(mids_yes)
         equity = self.portfolio.equity(self.mids)
         self.equity_curve.append((ts, equity))
-        self.risk.observe(equity)
+        self.risk.observe(ts, equity)
         return equity
 
-    def on_decision(self, ts: datetime, market: str, p_up: float, n_tweets: int, mid_yes: float) -> StepResult:
-        """Act on one model output: hold, close (HOLD), flip (opposite signal) or open a sized position."""
+    def on_decision(self, ts: datetime, market: str, p_up: float, n_tweets: int, mid_yes: float, *,
+                    last_tweet_at: datetime | None = None, last_price_at: datetime | None = None) -> StepResult:
+        """Act on one model output: halt, forced exit, or make the market's position follow the signal.
+
+        `last_tweet_at` / `last_price_at` are the newest tweet and price behind it (None: unknown, not
+        checked). A stop-loss or take-profit exit opens nothing in the same decision: a re-entry, if the
+        model still wants one, waits for the next.
+        """
         self.mids[market] = mid_yes
         held = self.portfolio.positions.get(market)
-        signal, why = evaluate(p_up, n_tweets, mid_yes, self.strategy, held.token if held else None)
-        if self.risk.observe(self.portfolio.equity(self.mids)):
+        held_token = held.token if held else None
+        verdict = evaluate(p_up, n_tweets, mid_yes, self.strategy, held_token)
+        orders: list[Order] = []
+        fills: list[Fill] = []
+        target = None
+        if self.risk.observe(ts, self.portfolio.equity(self.mids)):
             orders, fills = self.close_all(ts, "halt")
-            target = None
             notes = [f"halted: drawdown {self.risk.drawdown:.1%} past {self.risk.risk.max_drawdown:.0%}, "
                      f"{len(fills)} positions closed, none opened"]
+        elif held and (forced := self.risk.exit_reason(held.avg_cost, token_mid(held.token, mid_yes))):
+            kind, why = forced
+            notes = [why, self._send(self._order(ts, market, held.token, "SELL", held.shares, kind), orders, fills)]
         else:
-            orders, fills = [], []
-            target = signal.token
-            notes = self._follow(ts, market, signal, p_up, orders, fills)
-        decision = Decision(ts, market, p_up, n_tweets, mid_yes, signal, target, "; ".join([why, *notes]))
+            blocks = [*verdict.entry_blocks, *self.risk.entry_blocks(ts, last_tweet_at, last_price_at)]
+            # A blocked entry may keep what is held or go flat, never open or flip into a new position.
+            target = verdict.signal.token if not blocks or verdict.signal.token == held_token else None
+            notes = [f"no new position: {', '.join(blocks)}"] if blocks else []
+            notes += self._follow(ts, market, target, p_up, orders, fills)
+        decision = Decision(ts, market, p_up, n_tweets, mid_yes, verdict.signal, target,
+                            "; ".join([verdict.reason, *notes]))
         return StepResult(decision, orders, fills)
 
     def close_all(self, ts: datetime, reason: str) -> tuple[list[Order], list[Fill]]:
@@ -203,10 +228,27 @@ class TradingEngine:
             self._send(self._order(ts, market, held.token, "SELL", held.shares, reason), orders, fills)
         return orders, fills
 
-    def _follow(self, ts: datetime, market: str, signal: Signal, p_up: float, orders: list[Order],
+    def snapshot(self) -> dict:
+        """Everything later decisions depend on, JSON-serializable, for restarting a run from the ledger.
+
+        The equity curve is a record, not state, and stays out (the ledger has it).
+        """
+        book = self.portfolio
+        return {"cash": book.cash, "fees_paid": book.fees_paid,
+                "positions": {market: asdict(p) for market, p in book.positions.items()},
+                "mids": dict(self.mids), "risk": self.risk.state()}
+
+    def restore(self, snapshot: dict) -> None:
+        """Continue from a `snapshot()` taken on the same markets and settings: the same decisions follow."""
+        book = self.portfolio
+        book.cash, book.fees_paid = snapshot["cash"], snapshot["fees_paid"]
+        book.positions = {market: Position(**p) for market, p in snapshot["positions"].items()}
+        self.mids = dict(snapshot["mids"])
+        self.risk.load(snapshot["risk"])
+
+    def _follow(self, ts: datetime, market: str, target: Token | None, p_up: float, orders: list[Order],
                 fills: list[Fill]) -> list[str]:
-        """Make the market's position match the signal; returns notes for the decision's reason."""
-        target = signal.token
+        """Make the market's position hold `target`; returns notes for the decision's reason."""
         held = self.portfolio.positions.get(market)
         if held and held.token == target:
             return [f"hold {held.shares:g} {target}"]
@@ -215,16 +257,24 @@ class TradingEngine:
             close = self._order(ts, market, held.token, "SELL", held.shares, "flip" if target else "close")
             notes.append(self._send(close, orders, fills))
         if target and market not in self.portfolio.positions:  # a close that failed blocks the flip
-            shares = self._size(market, signal, p_up, self._limit(market, target, "BUY"))
-            notes.append(self._send(self._order(ts, market, target, "BUY", shares, "open"), orders, fills))
+            shares, sizing = self._size(market, target, p_up)
+            notes += sizing
+            if shares > 0:
+                notes.append(self._send(self._order(ts, market, target, "BUY", shares, "open"), orders, fills))
         return notes or ["flat"]
 
-    def _size(self, market: str, signal: Signal, p_up: float, price: float) -> float:
-        """Shares for the Kelly stake at the entry price, never more than cash covers with the fee."""
-        stake = self.risk.stake(signal, p_up, self.portfolio.equity(self.mids))
-        per_share = price + self.markets[market].fee_per_share(price)
-        shares = min(stake / price, max(self.portfolio.cash, 0.0) / per_share)
-        return math.floor(shares * 100 + _DUST) / 100  # Polymarket sizes are in hundredths of a share
+    def _size(self, market: str, token: Token, p_up: float) -> tuple[float, list[str]]:
+        """Shares for the risk manager's stake at the entry price, never more than cash covers with the fee."""
+        price = self._limit(market, token, "BUY")
+        fee = self.markets[market].fee_per_share(price)
+        q = p_up if token == "YES" else 1.0 - p_up
+        stake, notes = self.risk.stake(q, price, round_trip_cost(self.costs, fee),
+                                       self.portfolio.equity(self.mids), self.portfolio.exposure(self.mids))
+        affordable = max(self.portfolio.cash, 0.0) / (price + fee)
+        if affordable < stake / price:
+            notes.append(f"limited by cash {self.portfolio.cash:.2f}")
+        shares = min(stake / price, affordable)
+        return math.floor(shares * 100 + _DUST) / 100, notes  # Polymarket sizes are in hundredths of a share
 
     def _order(self, ts: datetime, market: str, token: Token, side: Side, shares: float, reason: str) -> Order:
         """A marketable limit order priced where the cost model says it will fill."""

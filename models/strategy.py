@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sentitrade.settings import StrategySettings
 
@@ -26,23 +26,40 @@ class Signal(StrEnum):
         """The outcome token this signal wants held, None for flat."""
         return {"BUY": "YES", "SELL": "NO"}.get(self.value)
 
+    @classmethod
+    def holding(cls, token: Token | None) -> "Signal":
+        """The signal that keeps `token` held (HOLD when flat)."""
+        return {"YES": cls.BUY, "NO": cls.SELL}.get(token, cls.HOLD)
 
-def evaluate(
-    p_up: float, n_tweets: int, mid_yes: float, rule: StrategySettings, held: Token | None = None
-) -> tuple[Signal, str]:
-    """The signal and a short reason for it, so every decision can be explained afterwards.
 
-    Near 0 or 1 a spread and slippage fixed in price units cost a large share of the price while
-    the moves left are tiny, so outside [min_price, max_price] the rule stays flat. A position
-    already `held` is kept until p_up crosses back over `exit_at` (hysteresis): a flicker just
-    inside the entry band must not pay a round trip of fees and spread.
+class Verdict(NamedTuple):
+    """The position the model wants, why, and the rules that forbid opening one now."""
+
+    signal: Signal
+    reason: str
+    entry_blocks: tuple[str, ...]
+
+
+def evaluate(p_up: float, n_tweets: int, mid_yes: float, rule: StrategySettings, held: Token | None = None) -> Verdict:
+    """The model's signal, a short reason for it, and what blocks a new entry, so each decision can be explained.
+
+    Too few tweets make p_up noise, and near 0 or 1 a spread and slippage fixed in price units cost a large
+    share of the price while the moves left are tiny: both only block NEW positions. A position already
+    held is the model's call to keep, so it is kept until p_up crosses back over `exit_at` (hysteresis: a
+    flicker just inside the entry band must not pay a round trip of fees and spread). Without a prediction
+    the held position is kept as it is.
     """
+    blocks = []
     if n_tweets < rule.min_tweets:
-        return Signal.HOLD, f"{n_tweets} tweets < min {rule.min_tweets}"
+        blocks.append(f"{n_tweets} tweets < min {rule.min_tweets}")
     if not rule.min_price <= mid_yes <= rule.max_price:
-        return Signal.HOLD, f"price {mid_yes:g} outside [{rule.min_price:g}, {rule.max_price:g}]"
+        blocks.append(f"price {mid_yes:g} outside [{rule.min_price:g}, {rule.max_price:g}]")
     if math.isnan(p_up):
-        return Signal.HOLD, "no prediction"
+        return Verdict(Signal.holding(held), "no prediction", tuple(blocks))
+    return Verdict(*_signal(p_up, rule, held), tuple(blocks))
+
+
+def _signal(p_up: float, rule: StrategySettings, held: Token | None) -> tuple[Signal, str]:
     if p_up > rule.buy_above:
         return Signal.BUY, f"p_up {p_up:.3f} > {rule.buy_above:g}"
     if p_up < rule.sell_below:
@@ -52,8 +69,3 @@ def evaluate(
     if held == "NO" and p_up < rule.exit_at:
         return Signal.SELL, f"p_up {p_up:.3f} still below exit {rule.exit_at:g}"
     return Signal.HOLD, f"p_up {p_up:.3f} within [{rule.sell_below:g}, {rule.buy_above:g}]"
-
-
-def decide(p_up: float, n_tweets: int, mid_yes: float, rule: StrategySettings, held: Token | None = None) -> Signal:
-    """BUY above `buy_above`, SELL below `sell_below`, else HOLD; HOLD on too few tweets or an extreme price."""
-    return evaluate(p_up, n_tweets, mid_yes, rule, held)[0]

@@ -16,14 +16,32 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class RiskSettings(BaseSettings):
-    """Limits the risk manager enforces in backtests, paper and live trading alike."""
+    """Limits the risk manager enforces in backtests, paper and live trading alike. A 0 turns a rule off."""
 
     model_config = SettingsConfigDict(env_prefix="SENTITRADE_RISK_", env_file=".env", extra="ignore")
 
     starting_cash: float = Field(1_000.0, gt=0, description="Paper/backtest bankroll in USDC.")
     kelly_fraction: float = Field(0.25, gt=0, le=1, description="Share of the full Kelly stake to bet.")
+    expected_move: float = Field(
+        0.05, gt=0, lt=0.5, description="Typical move of a token's price over a holding, in price units (for Kelly)."
+    )
     max_position_fraction: float = Field(0.20, gt=0, le=1, description="Cap on one market's stake, as a share of equity.")
+    max_total_exposure: float = Field(
+        0.50, gt=0, le=1, description="Cap on all positions together (marked at mid), as a share of equity."
+    )
     max_drawdown: float = Field(0.20, gt=0, lt=1, description="Halt trading once equity falls this far below its peak.")
+    drawdown_reduce_at: float = Field(
+        0.5, gt=0, le=1, description="Reduce stakes once the drawdown reaches this share of max_drawdown."
+    )
+    drawdown_reduce_factor: float = Field(0.5, gt=0, le=1, description="Stakes are multiplied by this while reduced.")
+    daily_loss_limit: float = Field(
+        0.05, ge=0, lt=1,
+        description="No new position for the rest of the UTC day once equity is this far below the day's start.",
+    )
+    stop_loss: float = Field(0.25, ge=0, lt=1, description="Exit once the token's mid is this far below the avg cost.")
+    take_profit: float = Field(0.50, ge=0, description="Exit once the token's mid is this far above the avg cost.")
+    max_tweet_age_s: float = Field(1_800, ge=0, description="No new position when the newest tweet is older (seconds).")
+    max_price_age_s: float = Field(900, ge=0, description="No new position when the newest price is older (seconds).")
 
 
 class CostSettings(BaseSettings):
@@ -40,10 +58,10 @@ class StrategySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SENTITRADE_STRATEGY_", env_file=".env", extra="ignore")
 
-    buy_above: float = Field(0.65, gt=0.5, lt=1)
-    sell_below: float = Field(0.35, gt=0, lt=0.5)
+    buy_above: float = Field(0.65, gt=0.5, lt=1, description="Hold YES while p_up is above this.")
+    sell_below: float = Field(0.35, gt=0, lt=0.5, description="Hold NO while p_up is below this.")
     exit_at: float = Field(0.5, gt=0, lt=1, description="A held position is closed once p_up crosses back over this.")
-    min_tweets: int = Field(10, ge=0, description="Fewest tweets in the last hour for any trade.")
+    min_tweets: int = Field(10, ge=0, description="Fewest tweets in the last hour for a new position.")
     min_price: float = Field(0.05, ge=0, lt=0.5, description="No new trade while the YES price is below this.")
     max_price: float = Field(0.95, gt=0.5, le=1, description="No new trade while the YES price is above this.")
 

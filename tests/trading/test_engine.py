@@ -1,17 +1,15 @@
+import json
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
-from models.engine import Fill, Order, PaperExchange, Portfolio, TradingEngine
+from models.engine import Fill, Order, PaperExchange, Portfolio
 from models.strategy import Signal
+from tests.trading.conftest import engine_for
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 H = timedelta(hours=1)
-
-
-def engine_for(settings, *markets):
-    by_name = {m.market: m for m in markets}
-    return TradingEngine(by_name, settings, PaperExchange(by_name, settings.costs))
 
 
 def test_buy_opens_kelly_sized_yes_then_holds_then_closes(settings, make_market):
@@ -117,3 +115,68 @@ def test_portfolio_books_average_cost_and_refuses_shorts():
         book.apply(Fill(T0, "m", "NO", "n", "BUY", 1, 0.5, 0.0))
     with pytest.raises(ValueError, match="no shorting"):
         book.apply(Fill(T0, "m", "YES", "y", "SELL", 41, 0.5, 0.0))
+
+
+def scripted_run(seed: int, hours: int = 96):
+    """(ts, market, p_up, n_tweets, mid_yes, last_tweet_at) rows: three random walks with noisy, sometimes missing
+    predictions and sparse tweets, over four UTC days, so every rule gets to fire."""
+    rng = np.random.default_rng(seed)
+    mids = {m: 0.5 for m in "abc"}
+    for hour in range(hours):
+        ts = T0 + hour * H
+        for market in mids:
+            mids[market] = float(np.clip(round(mids[market] + rng.choice([-0.03, -0.01, 0.0, 0.01, 0.03]), 2),
+                                         0.03, 0.97))
+            p_up = float("nan") if rng.random() < 0.05 else float(rng.uniform(0.0, 1.0))
+            age = timedelta(seconds=int(rng.choice([60, 600, 4000])))
+            yield ts, market, p_up, int(rng.integers(0, 40)), mids[market], ts - age
+        yield ts, None, None, None, None, None  # mark after each hour
+
+
+def replay(engine, rows) -> list:
+    out = []
+    for ts, market, p_up, n_tweets, mid_yes, last_tweet_at in rows:
+        if market is None:
+            out.append(engine.mark(ts, {}))
+        else:
+            out.append(engine.on_decision(ts, market, p_up, n_tweets, mid_yes, last_tweet_at=last_tweet_at,
+                                          last_price_at=ts))
+    return out
+
+
+def test_an_engine_restored_from_a_snapshot_decides_exactly_as_the_original(make_settings, make_market):
+    settings = make_settings(max_total_exposure=0.4, drawdown_reduce_factor=0.5, daily_loss_limit=0.04,
+                             stop_loss=0.1, take_profit=0.1, max_tweet_age_s=1800, strategy={"min_tweets": 5})
+    markets = [make_market("a"), make_market("b", fees_enabled=True, fee_rate=0.02), make_market("c")]
+    rows = list(scripted_run(seed=7))
+    cut = 176  # day two, 20:00: a position held, the day stopped, stakes reduced
+    original = engine_for(settings, *markets)
+    before = replay(original, rows[:cut])
+    saved = json.loads(json.dumps(original.snapshot()))
+    assert saved["positions"] and saved["risk"]["day"] == "2025-01-02" and saved["risk"]["day_stopped"]
+    assert original.risk.drawdown > 0.1
+    restored = engine_for(settings, *markets)
+    restored.restore(saved)
+    assert restored.snapshot() == saved
+
+    expected, got = replay(original, rows[cut:]), replay(restored, rows[cut:])
+    assert got == expected
+    assert restored.snapshot() == original.snapshot()
+    reasons = " ".join(r.decision.reason for r in before + expected if not isinstance(r, float))
+    for rule in ("stop-loss", "take-profit", "tweets < min", "newest tweet", "day's loss", "stake × 0.5",
+                 "capped at 20%", "total exposure", "no stake", "halted"):
+        assert rule in reasons, rule
+    fresh = engine_for(settings, *markets)  # without the snapshot the same inputs lead elsewhere
+    assert replay(fresh, rows[cut:]) != expected
+
+
+def test_a_halted_engine_stays_halted_after_a_restore(make_settings, make_market):
+    settings = make_settings(max_drawdown=0.1)
+    original = engine_for(settings, make_market())
+    original.on_decision(T0, "m", 0.9, 50, 0.50)
+    original.mark(T0 + H, {"m": 0.20})  # 858.83: 14% down
+    restored = engine_for(settings, make_market())
+    restored.restore(json.loads(json.dumps(original.snapshot())))
+    assert restored.risk.halted and restored.portfolio.positions["m"].shares == 392.15
+    step = restored.on_decision(T0 + 2 * H, "m", 0.9, 50, 0.5)
+    assert [o.reason for o in step.orders] == ["halt"] and restored.portfolio.positions == {}
