@@ -47,6 +47,7 @@ class ModelLifecycle:
         self.champion: ChampionModel | None = None
         self.shadows: dict[str, ChampionModel] = {}  # alias -> model
         self.registry_reachable = True
+        self.failures = 0  # polls and loads that failed: the trader counts them as errors
         self._next_poll = 0.0
 
     def start(self) -> None:
@@ -68,6 +69,7 @@ class ModelLifecycle:
         try:
             found = registry.aliases(self.model_name)
         except Exception as exc:  # any registry fault: the last good models go on trading
+            self.failures += 1
             if self.registry_reachable:
                 log.warning("model registry unreachable (%s); trading on with champion v%s until it is back",
                             type(exc).__name__, self.champion.version)
@@ -110,6 +112,7 @@ class ModelLifecycle:
             except Exception as exc:
                 if self.champion is None:
                     raise
+                self.failures += 1
                 if version not in self._failed:
                     log.warning("cannot load %s v%s (%s: %s); keeping what runs now", self.model_name, version, type(exc).__name__, exc)
                     self._failed.add(version)

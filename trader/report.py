@@ -59,6 +59,7 @@ def _book_summary(book: dict, fill_rows: list[dict], marks, counts) -> dict:
     """The book's equity and PnL, split by the model version that held it (equity moves go to the
     version that decided the round they happened in)."""
     mine = [f for f in fill_rows if f["book_id"] == book["book_id"]]
+    names = {f["token_id"]: (f["market"], f["token"]) for f in mine}
     by_version: dict[str, dict] = defaultdict(lambda: {"decisions": 0, "fills": 0, "pnl": 0.0})
     last = book["starting_cash"]
     for book_id, version, value in marks:
@@ -74,6 +75,7 @@ def _book_summary(book: dict, fill_rows: list[dict], marks, counts) -> dict:
         "book_id": book["book_id"], "role": book["role"], "alias": book["alias"], "model_version": book["model_version"],
         "starting_cash": book["starting_cash"], "equity": last, "pnl": last - book["starting_cash"],
         "fills": len(mine), "fees": sum(f["fee"] for f in mine), "positions": _positions(mine),
+        "holdings": {f"{names[token][0]} {names[token][1]}": shares for token, shares in _positions(mine).items()},
         "by_version": {v: {**s, "pnl": round(s["pnl"], 6)} for v, s in sorted(by_version.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0)},
     }
 

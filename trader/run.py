@@ -24,17 +24,11 @@ from trader.lifecycle import ModelLifecycle
 from trader.metrics import TraderMetrics
 from trader.service import TradeOptions, Trader, TradeSummary, market_infos
 
-__all__ = ["TradeOptions", "TradeSummary", "run_trader"]
+__all__ = ["TradeOptions", "TradeSummary", "build_trader", "run_trader"]
 
 
 def run_trader(settings: Settings, model_name: str, options: TradeOptions, *, stop: threading.Event | None = None,
                metrics_port: int | None = None, quiet: bool = False) -> TradeSummary:
-    registry.configure(settings.tracking_uri, settings.artifact_root)
-    ledger = Ledger(settings.ledger, lease_ttl_s=settings.trader.lease_ttl_s)
-    lifecycle = ModelLifecycle(model_name, settings.trader.shadow_aliases, settings.trader.model_poll_s)
-    markets = _markets(settings, options.feed)
-    metrics = TraderMetrics()
-    server = metrics.serve(metrics_port) if metrics_port is not None else None
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True, disable=quiet or options.feed != "replay") as progress:
@@ -43,12 +37,12 @@ def run_trader(settings: Settings, model_name: str, options: TradeOptions, *, st
             task = progress.add_task("replay", total=total)
             return lambda t, status: progress.update(task, advance=1, description=status)
 
-        trader = Trader(settings, options, ledger, lifecycle, markets, _feed_opener(settings, options, markets),
-                        metrics=metrics, stop=stop, progress=bar)
+        trader = build_trader(settings, model_name, options, stop=stop, progress=bar)
+        server = trader.metrics.serve(metrics_port) if metrics_port is not None else None
         try:
             summary = trader.run()
         finally:
-            ledger.dispose()
+            trader.ledger.dispose()
             if server is not None:
                 server.shutdown()
     if not quiet:
@@ -58,6 +52,17 @@ def run_trader(settings: Settings, model_name: str, options: TradeOptions, *, st
             f"ledger {safe_url(settings.ledger)} (`sentitrade ledger`)"
         )
     return summary
+
+
+def build_trader(settings: Settings, model_name: str, options: TradeOptions, *, stop: threading.Event | None = None,
+                 progress: Callable | None = None) -> Trader:
+    """The trader with the ledger, registry, markets and feed the settings name (nothing started yet)."""
+    registry.configure(settings.tracking_uri, settings.artifact_root)
+    ledger = Ledger(settings.ledger, lease_ttl_s=settings.trader.lease_ttl_s)
+    lifecycle = ModelLifecycle(model_name, settings.trader.shadow_aliases, settings.trader.model_poll_s)
+    markets = _markets(settings, options.feed)
+    return Trader(settings, options, ledger, lifecycle, markets, _feed_opener(settings, options, markets),
+                  metrics=TraderMetrics(), stop=stop, progress=progress)
 
 
 def _markets(settings: Settings, feed: str) -> dict:

@@ -39,6 +39,7 @@ log = logging.getLogger("trader")
 
 LOOKBACK = timedelta(hours=24)  # the longest feature window
 PRICE_LOOKBACK = LOOKBACK + timedelta(minutes=5)  # one price before the oldest window, for the ASOF joins
+SCORE_BATCH = 256  # tweets scored together as they arrive (VADER's per-call overhead amortized)
 HOUSEKEEPING_S = 0.5  # wall-clock seconds between looks at the kill file, the registry and the lease
 
 
@@ -98,9 +99,18 @@ class MarketState:
         self.last_price_at: dict[str, datetime] = {}
 
     def add_tweet(self, event: TweetEvent) -> None:
+        """Tweets are scored in batches as they arrive, so a round scores only the last few."""
         self.pending.append(event.row)
         market = event.row["market"]
         self.last_tweet_at[market] = max(event.at, self.last_tweet_at.get(market, event.at))
+        if len(self.pending) >= SCORE_BATCH:
+            self._score()
+
+    def _score(self) -> None:
+        if self.pending:
+            scored = score_tweets(pd.DataFrame(self.pending)).to_pandas()
+            self.tweets = pd.concat([self.tweets, scored], ignore_index=True) if len(self.tweets) else scored
+            self.pending = []
 
     def add_price(self, market: str, at: datetime, price: float) -> None:
         self.prices.setdefault(market, deque()).append((at, price))
@@ -108,10 +118,7 @@ class MarketState:
 
     def window(self, t: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Score what arrived, drop what no window reaches any more; the tweets and prices for `t`."""
-        fresh = [row for row in self.pending if row["created_at"] >= t - LOOKBACK]
-        self.pending = []
-        if fresh:
-            self.tweets = pd.concat([self.tweets, score_tweets(pd.DataFrame(fresh)).to_pandas()], ignore_index=True)
+        self._score()
         if len(self.tweets):
             self.tweets = self.tweets[self.tweets["created_at"] >= t - LOOKBACK]
         rows = []
@@ -146,8 +153,9 @@ class Trader:
         self.state = MarketState()
         self.runners: dict[str, BookRunner] = {}
         self.run_record: Run | None = None
-        self.rounds = 0
-        self._con = duckdb.connect()
+        self.rounds = self.tweets_in = 0
+        self.round_seconds: deque[float] = deque(maxlen=100_000)  # the latency of each round, newest last
+        self._con = duckdb.connect(config={"threads": 1})  # one thread: sums in one order, so a rerun is bit-identical
 
     # --- start-up ---------------------------------------------------------------------------------
 
@@ -254,6 +262,7 @@ class Trader:
 
     def _apply(self, event: Event) -> None:
         if isinstance(event, TweetEvent):
+            self.tweets_in += 1
             self.state.add_tweet(event)
         elif isinstance(event, PriceEvent):
             self.state.add_price(event.market, event.at, event.price)
@@ -266,7 +275,9 @@ class Trader:
 
     def _housekeeping(self, t: datetime) -> None:
         """Between two rounds: follow the registry, keep the lease."""
+        failed = self.lifecycle.failures
         changes = self.lifecycle.poll()
+        self.metrics.errors.labels("registry").inc(self.lifecycle.failures - failed)
         for change in changes:
             self._say("model", f"{change} (from the decision after {t - self.cadence:%Y-%m-%d %H:%M})", t)
         if changes:
@@ -322,7 +333,8 @@ class Trader:
         self.metrics.exposure.clear()
         for runner, part in zip(self.runners.values(), parts, strict=True):
             self._count(runner, part)
-        self.metrics.latency.observe(time.perf_counter() - began)
+        self.round_seconds.append(time.perf_counter() - began)
+        self.metrics.latency.observe(self.round_seconds[-1])
         self.metrics.event_time.set(pd.Timestamp(t).timestamp())
         if self.run_record.feed == "stream":
             log.info(self._status_line(t))

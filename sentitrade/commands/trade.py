@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import signal
 import threading
 from datetime import UTC, datetime
@@ -151,7 +152,7 @@ def _print_report(report: dict, where: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=max(120, shutil.get_terminal_size().columns))  # a piped report keeps its tables whole
     if report["run"] is None:
         console.print(f"the ledger {where} holds no run yet")
         return
@@ -159,8 +160,8 @@ def _print_report(report: dict, where: str) -> None:
     for column in ("run", "status", "feed", "execution", "span", "last round", "why it stopped"):
         runs.add_column(column)
     for r in report["runs"]:
-        runs.add_row(r["run_id"][:8], r["status"], r["feed"], r["execution"], f"{r['span_start']} -> {r['span_end'] or 'open'}",
-                     r["last_step_at"] or "-", r["stop_reason"] or "")
+        span = f"{_short(r['span_start'])} -> {_short(r['span_end']) if r['span_end'] else 'open'}"
+        runs.add_row(r["run_id"][:8], r["status"], r["feed"], r["execution"], span, _short(r["last_step_at"]), r["stop_reason"] or "")
     console.print(runs)
     run = report["run"]
     book_table = Table(title=f"run {run['run_id']}: books and PnL per model version")
@@ -168,11 +169,16 @@ def _print_report(report: dict, where: str) -> None:
         book_table.add_column(column, justify="left" if column in ("book", "positions") else "right")
     for book in report["books"]:
         label = "champion" if book["role"] == "champion" else f"shadow {book['alias']}"
-        positions = ", ".join(f"{token[:10]}…: {shares:g}" for token, shares in book["positions"].items()) or "flat"
+        positions = ", ".join(f"{name}: {shares:g}" for name, shares in book["holdings"].items()) or "flat"
         for i, (version, s) in enumerate(book["by_version"].items()):
             book_table.add_row(label if i == 0 else "", f"v{version}", str(s["decisions"]), str(s["fills"]), f"{s['pnl']:+.2f}",
                                f"{book['equity']:.2f}" if i == 0 else "", positions if i == 0 else "")
     console.print(book_table)
     console.print(f"open orders: {len(report['open_orders'])}; champion fills: {len(report['fills'])}")
     for event in report["events"]:
-        console.print(f"  {event['at']}  {event['kind']:>8}  {event['message']}")
+        console.print(f"  {_short(event['at'])}  {event['kind']:>8}  {event['message']}")
+
+
+def _short(moment: str | None) -> str:
+    """`2026-11-03 01:00:00.123` as `2026-11-03 01:00`: minutes are what a reader compares."""
+    return moment[:16] if moment else "-"

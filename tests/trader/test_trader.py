@@ -78,8 +78,10 @@ def test_a_replay_decides_the_same_at_full_and_at_compressed_speed_and_as_dbt(tr
     assert first["status"] == second["status"] == "finished" and first["run_id"] != second["run_id"]
     a, b = _decisions(trade_dir, first["run_id"]), _decisions(trade_dir, second["run_id"])
     assert len(a) == len(b) >= 4 * 20
-    columns = ["ts", "market", "model_version", "p_up", "signal", "reason", "features"]
-    pd.testing.assert_frame_equal(a[columns].reset_index(drop=True), b[columns].reset_index(drop=True))
+    columns = ["ts", "market", "model_version", "p_up", "signal", "reason"]
+    pd.testing.assert_frame_equal(a[columns].reset_index(drop=True), b[columns].reset_index(drop=True), rtol=0, atol=1e-12)
+    features = [pd.DataFrame([json.loads(f) for f in d["features"]])[FEATURE_COLUMNS] for d in (a, b)]
+    assert (features[0] - features[1]).abs().max().max() <= 1e-12
     assert _features_equal_dbt(trade_dir, b) == len(b)
 
 
