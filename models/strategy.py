@@ -43,11 +43,11 @@ class Verdict(NamedTuple):
 def evaluate(p_up: float, n_tweets: int, mid_yes: float, rule: StrategySettings, held: Token | None = None) -> Verdict:
     """The model's signal, a short reason for it, and what blocks a new entry, so each decision can be explained.
 
-    Too few tweets make p_up noise, and near 0 or 1 a spread and slippage fixed in price units cost a large
-    share of the price while the moves left are tiny: both only block NEW positions. A position already
-    held is the model's call to keep, so it is kept until p_up crosses back over `exit_at` (hysteresis: a
-    flicker just inside the entry band must not pay a round trip of fees and spread). Without a prediction
-    the held position is kept as it is.
+    Too few tweets are thin evidence for a new bet, and near 0 or 1 a spread and slippage fixed in price
+    units cost a large share of the price while the moves left are tiny: both only block NEW positions. A
+    position already held is kept until p_up crosses back over `exit_at` (hysteresis: a flicker just inside
+    the entry band must not pay a round trip of fees and spread). Without a prediction the held position
+    is kept as it is.
     """
     blocks = []
     if n_tweets < rule.min_tweets:

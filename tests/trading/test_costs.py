@@ -1,6 +1,6 @@
 import pytest
 
-from models.costs import fill_price, taker_fee
+from models.costs import fill_price, round_trip_cost, taker_fee
 from sentitrade.settings import CostSettings
 
 COSTS = CostSettings(half_spread=0.005, slippage=0.002)
@@ -52,3 +52,9 @@ def test_fill_price_snaps_without_costs():
 def test_fill_price_rejects_unknown_side():
     with pytest.raises(ValueError, match="BUY or SELL"):
         fill_price(0.5, "SHORT", 0.01, COSTS)
+
+
+def test_round_trip_cost_counts_spread_slippage_and_fee_each_way():
+    assert round_trip_cost(COSTS, 0.0) == pytest.approx(0.014)  # 2 × (0.005 + 0.002)
+    assert round_trip_cost(COSTS, 0.04 * 0.51 * 0.49) == pytest.approx(0.014 + 2 * 0.009996)
+    assert round_trip_cost(FREE, 0.0) == 0.0
