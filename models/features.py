@@ -135,3 +135,55 @@ def decision_grid(start, end) -> pd.DatetimeIndex:
     """Every decision time in [start, end] on the same grid as dbt's `decision_times` (epoch-aligned)."""
     freq = f"{dbt_vars()['decision_minutes']}min"
     return pd.date_range(_naive_timestamp(start).ceil(freq), latest_decision_time(end), freq=freq, unit="us")
+
+
+class LiveFeatures:
+    """The same features for a stream: tweets are aggregated into bars as they arrive (by the bars
+    macro), and a decision runs only the window macro over the last day of bars and the prices.
+
+    Bars are sums, so the partial bars of two batches add up to dbt's bar for the same tweets (to
+    floating-point rounding, far inside 1e-9). A round then costs the same however many tweets the
+    day held, instead of re-aggregating 24 hours of tweets at every decision.
+    """
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect(config={"threads": 1})  # one thread: sums in one order, so reruns are bit-identical
+        self._bar_minutes = dbt_vars()["bar_minutes"]
+        self._sums: list[str] | None = None
+
+    def add_tweets(self, scored: pd.DataFrame) -> None:
+        """Aggregate scored tweets (the scored_tweets schema) into the bar table."""
+        if scored.empty:
+            return
+        frame = scored[_TWEET_COLUMNS].assign(created_at=_utc_naive(scored["created_at"]))
+        self.con.register("_new_tweets", frame)
+        try:
+            bars = render_macro("sentiment_bars_sql", tweets="_new_tweets", bar_minutes=self._bar_minutes)
+            if self._sums is None:
+                self.con.execute(f"create table bars as {bars}")
+                self._sums = [c for c in self.con.table("bars").columns if c not in ("market", "bar_start")]
+            else:
+                self.con.execute(f"insert into bars {bars}")
+        finally:
+            self.con.unregister("_new_tweets")
+
+    def at(self, ts, prices: pd.DataFrame, markets: list[str]) -> pd.DataFrame:
+        """Features of `markets` at `ts` (as `compute_features` returns them); bars no window reaches
+        any more are dropped. `prices` must reach back to the last price at or before ts - 4 hours."""
+        t = _naive_timestamp(ts)
+        if self._sums is None:
+            return pd.DataFrame(columns=["market", "ts", *FEATURE_COLUMNS])
+        self.con.execute("delete from bars where bar_start < ?", [(t - pd.Timedelta(hours=24, minutes=self._bar_minutes)).to_pydatetime()])
+        bars = (f"(select market, bar_start, {', '.join(f'sum({c}) as {c}' for c in self._sums)} "
+                "from bars group by market, bar_start)")
+        frames = {"_prices": prices[_PRICE_COLUMNS].assign(ts=_utc_naive(prices["ts"])),
+                  "_decision_times": pd.DataFrame({"market": markets, "ts": t}).astype({"ts": "datetime64[us]"})}
+        for name, frame in frames.items():
+            self.con.register(name, frame)
+        try:
+            sql = render_macro("window_features_sql", bars=bars, prices="_prices", decision_times="_decision_times",
+                               bar_minutes=self._bar_minutes)
+            return self.con.execute(sql).df()
+        finally:
+            for name in frames:
+                self.con.unregister(name)

@@ -20,11 +20,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-import duckdb
 import pandas as pd
 
 from models.engine import MarketInfo, TradingEngine, token_mid
-from models.features import FEATURE_COLUMNS, compute_features, decision_grid
+from models.features import FEATURE_COLUMNS, LiveFeatures, decision_grid
 from models.registry import CHAMPION, ChampionModel
 from models.sentiment import score_tweets
 from sentitrade.settings import Settings
@@ -37,8 +36,8 @@ from trader.metrics import TraderMetrics
 
 log = logging.getLogger("trader")
 
-LOOKBACK = timedelta(hours=24)  # the longest feature window
-PRICE_LOOKBACK = LOOKBACK + timedelta(minutes=5)  # one price before the oldest window, for the ASOF joins
+LOOKBACK = timedelta(hours=24, minutes=5)  # the longest window (a day of tweets), and a price before it, for the feed to replay
+PRICE_LOOKBACK = timedelta(hours=4)  # the longest price window (ret_4h): its anchor is the last price at or before it
 SCORE_BATCH = 256  # tweets scored together as they arrive (VADER's per-call overhead amortized)
 HOUSEKEEPING_S = 0.5  # wall-clock seconds between looks at the kill file, the registry and the lease
 
@@ -89,17 +88,18 @@ class BookRunner:
 
 
 class MarketState:
-    """What the feed has delivered, kept for the longest window: scored tweets and prices."""
+    """What the feed has delivered, kept only as far back as a window reaches: tweets as bars
+    (`LiveFeatures`), prices back to the last one at or before the 4-hour return's anchor."""
 
     def __init__(self) -> None:
+        self.features = LiveFeatures()
         self.pending: list[dict] = []  # tweets not scored yet
-        self.tweets = pd.DataFrame()
         self.prices: dict[str, deque[tuple[datetime, float]]] = {}
         self.last_tweet_at: dict[str, datetime] = {}
         self.last_price_at: dict[str, datetime] = {}
 
     def add_tweet(self, event: TweetEvent) -> None:
-        """Tweets are scored in batches as they arrive, so a round scores only the last few."""
+        """Tweets are scored (and aggregated) in batches as they arrive, so a round handles only the last few."""
         self.pending.append(event.row)
         market = event.row["market"]
         self.last_tweet_at[market] = max(event.at, self.last_tweet_at.get(market, event.at))
@@ -108,25 +108,23 @@ class MarketState:
 
     def _score(self) -> None:
         if self.pending:
-            scored = score_tweets(pd.DataFrame(self.pending)).to_pandas()
-            self.tweets = pd.concat([self.tweets, scored], ignore_index=True) if len(self.tweets) else scored
+            self.features.add_tweets(score_tweets(pd.DataFrame(self.pending)).to_pandas())
             self.pending = []
 
     def add_price(self, market: str, at: datetime, price: float) -> None:
         self.prices.setdefault(market, deque()).append((at, price))
         self.last_price_at[market] = max(at, self.last_price_at.get(market, at))
 
-    def window(self, t: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Score what arrived, drop what no window reaches any more; the tweets and prices for `t`."""
+    def features_at(self, t: datetime, markets: list[str]) -> pd.DataFrame:
+        """Feature rows at `t` for the markets that have a price by then."""
         self._score()
-        if len(self.tweets):
-            self.tweets = self.tweets[self.tweets["created_at"] >= t - LOOKBACK]
         rows = []
         for market, series in self.prices.items():
             while len(series) > 1 and series[1][0] <= t - PRICE_LOOKBACK:
                 series.popleft()
             rows.extend((market, at, price) for at, price in series if at <= t)
-        return self.tweets, pd.DataFrame(rows, columns=["market", "ts", "price"])
+        prices = pd.DataFrame(rows, columns=["market", "ts", "price"])
+        return self.features.at(t, prices, markets).dropna(subset=["price"])
 
     def latest_prices(self, t: datetime) -> dict[str, float]:
         latest = {}
@@ -155,7 +153,6 @@ class Trader:
         self.run_record: Run | None = None
         self.rounds = self.tweets_in = 0
         self.round_seconds: deque[float] = deque(maxlen=100_000)  # the latency of each round, newest last
-        self._con = duckdb.connect(config={"threads": 1})  # one thread: sums in one order, so a rerun is bit-identical
 
     # --- start-up ---------------------------------------------------------------------------------
 
@@ -170,7 +167,6 @@ class Trader:
             return self._trade(run)
         finally:
             self.ledger.release()
-            self._con.close()
 
     def _open_run(self) -> Run:
         """Continue the model's unfinished run, or start a new one on the span asked for."""
@@ -223,7 +219,7 @@ class Trader:
         end = run.span_end
         total = len(decision_grid(next_t, end - timedelta(microseconds=1))) if end and next_t < end else 0
         advance = self.progress(total) if self.progress else None
-        feed = self.open_feed(next_t - PRICE_LOOKBACK, end, next_t)
+        feed = self.open_feed(next_t - LOOKBACK, end, next_t)
         grace = timedelta(seconds=self.settings.trader.stream_grace_s if run.feed == "stream" else 0)
         status, reason = "running", "stopped by a signal; the next start continues this run"
         housekeeping = 0.0
@@ -306,11 +302,7 @@ class Trader:
     def _round(self, t: datetime, trigger_at: datetime) -> None:
         """One decision round at `t`: features once, then every book decides on them; one transaction."""
         began = time.perf_counter()
-        tweets, prices = self.state.window(t)
-        rows = pd.DataFrame()
-        if len(tweets):
-            grid = pd.DataFrame({"market": list(self.markets), "ts": t})
-            rows = compute_features(self._con, tweets, prices, grid).dropna(subset=["price"])
+        rows = self.state.features_at(t, list(self.markets))
         latest = self.state.latest_prices(t)
         parts = []
         for runner in self.runners.values():

@@ -188,6 +188,28 @@ def test_compute_features_from_a_24h_buffer_equals_dbt(built):
     _compare(live, feats.merge(at, on=["market", "ts"]))
 
 
+def test_live_features_fed_in_arbitrary_batches_equal_dbt(built):
+    """The trader's path: tweets aggregated into bars as they arrive, in uneven batches (bars split
+    across batches), each decision over the day of bars and the prices back to the 4-hour anchor."""
+    feats, tweets, prices = built["features"], built["tweets"].sort_values("created_at"), built["prices"]
+    live = F.LiveFeatures()
+    times = sorted(feats["ts"].unique())[::7]
+    cuts = np.random.default_rng(11).integers(1, 40, len(tweets)).cumsum()
+    start, checked = 0, 0
+    for ts in times:
+        arrived = tweets[tweets["created_at"] <= ts].iloc[start:]
+        edges = [0, *[c for c in cuts - start if 0 < c < len(arrived)], len(arrived)]
+        for a, b in zip(edges, edges[1:]):
+            live.add_tweets(arrived.iloc[a:b])
+        start += len(arrived)
+        window = prices[(prices["ts"] > ts - pd.Timedelta(hours=4, minutes=5)) & (prices["ts"] <= ts)]
+        rows = live.at(ts, window, MARKET_IDS).dropna(subset=["price"])
+        expected = feats[feats["ts"] == ts]
+        _compare(rows[rows["market"].isin(expected["market"])], expected)
+        checked += len(expected)
+    assert checked >= 60
+
+
 def test_compute_features_accepts_tz_aware_utc_inputs(built):
     feats = built["features"]
     sample = feats.sample(20, random_state=5)[["market", "ts"]]

@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from mlflow import MlflowClient
@@ -33,6 +34,12 @@ def holdout_start(signal_run):
     data, _ = signal_run
     with ledger_engine(data).connect() as con:
         return con.execute(sa.text("select min(span_start) from runs")).scalar_one()
+
+
+def span_args(holdout_start, hours: float) -> list[str]:
+    """`--start/--end` for `hours` of the held-out span, an hour in (so every feature window is warm)."""
+    begin = pd.Timestamp(holdout_start) + pd.Timedelta(hours=1)
+    return ["--start", begin.isoformat(), "--end", (begin + pd.Timedelta(hours=hours)).isoformat()]
 
 
 def ledger_engine(data: Path) -> sa.Engine:

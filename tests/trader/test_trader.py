@@ -19,14 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from models.features import FEATURE_COLUMNS
 from tests.conftest import last_json, run_cli
-from tests.trader.conftest import ledger_engine, scalar, start_trader, wait_for
+from tests.trader.conftest import ledger_engine, scalar, span_args, start_trader, wait_for
 
 MODEL = "sentitrade-signal"
-
-
-def _span(start, hours: float) -> list[str]:
-    begin = pd.Timestamp(start) + pd.Timedelta(hours=1)
-    return ["--start", begin.isoformat(), "--end", (begin + pd.Timedelta(hours=hours)).isoformat()]
 
 
 def _rounds(data) -> int:
@@ -69,7 +64,7 @@ def _features_equal_dbt(data, decided: pd.DataFrame) -> int:
 
 
 def test_a_replay_decides_the_same_at_full_and_at_compressed_speed_and_as_dbt(trade_dir, holdout_start):
-    span = _span(holdout_start, 2)
+    span = span_args(holdout_start, 2)
     fast = run_cli("trade", "--data-dir", str(trade_dir), *span, "--speed", "0")
     assert fast.returncode == 0, fast.stderr[-2000:]
     paced = run_cli("trade", "--data-dir", str(trade_dir), *span, "--speed", "1800")  # 2 hours in 4 s
@@ -87,9 +82,9 @@ def test_a_replay_decides_the_same_at_full_and_at_compressed_speed_and_as_dbt(tr
 
 def test_a_new_champion_is_picked_up_between_decisions_and_a_challenger_trades_in_shadow(trade_dir, holdout_start):
     client = MlflowClient(f"sqlite:///{trade_dir / 'mlflow' / 'mlflow.db'}")
-    old = client.get_registered_model(MODEL).aliases["champion"]
+    old = str(client.get_registered_model(MODEL).aliases["champion"])
     new = next(v.version for v in client.search_model_versions(f"name='{MODEL}'") if v.version != old)
-    trader = start_trader(trade_dir, *_span(holdout_start, 6), "--speed", "900", SENTITRADE_TRADER_MODEL_POLL_S="0.2")
+    trader = start_trader(trade_dir, *span_args(holdout_start, 6), "--speed", "900", SENTITRADE_TRADER_MODEL_POLL_S="0.2")
     try:
         before = wait_for(lambda: (n := _rounds(trade_dir)) >= 8 and n, timeout=180)
         client.set_registered_model_alias(MODEL, "champion", new)
@@ -103,7 +98,9 @@ def test_a_new_champion_is_picked_up_between_decisions_and_a_challenger_trades_i
     assert versions.iloc[0] == old and versions.iloc[-1] == new
     switched = versions[versions == new].index.min()
     assert (versions[versions.index >= switched] == new).all(), "once swapped, every later decision is the new version's"
-    assert (versions.index < switched).sum() >= before - 1  # nothing decided twice, nothing skipped at the swap
+    assert (versions.index < switched).sum() >= before - 1  # the old version decided until the swap
+    assert not champion.duplicated(["ts", "market"]).any()  # nothing decided twice at the swap
+    assert (pd.Series(versions.index).diff().dropna() == pd.Timedelta(minutes=5)).all()  # nor a round skipped
     shadow = _decisions(trade_dir).query("role == 'shadow'")
     assert set(shadow["alias"]) == {"challenger"} and set(shadow["model_version"]) == {old}
     assert shadow["ts"].min() >= switched and len(shadow) >= 4 * 10
@@ -118,7 +115,7 @@ def test_a_new_champion_is_picked_up_between_decisions_and_a_challenger_trades_i
 
 @pytest.mark.parametrize("mode", ["flatten", "freeze"])
 def test_the_kill_file_cancels_flattens_or_freezes_records_why_and_exits_0(trade_dir, holdout_start, mode):
-    trader = start_trader(trade_dir, *_span(holdout_start, 12), "--speed", "900", SENTITRADE_TRADER_ON_KILL=mode)
+    trader = start_trader(trade_dir, *span_args(holdout_start, 12), "--speed", "900", SENTITRADE_TRADER_ON_KILL=mode)
     try:
         wait_for(lambda: _held(trade_dir) and _rounds(trade_dir) >= 10, timeout=240)
         killed = run_cli("trade", "kill", "--reason", "drill", "--data-dir", str(trade_dir))
@@ -143,7 +140,7 @@ def test_the_kill_file_cancels_flattens_or_freezes_records_why_and_exits_0(trade
 
 
 def test_sigterm_stops_after_the_round_a_second_trader_is_refused_and_a_restart_continues(trade_dir, holdout_start):
-    span = _span(holdout_start, 4)
+    span = span_args(holdout_start, 4)
     trader = start_trader(trade_dir, *span, "--speed", "600")
     try:
         wait_for(lambda: _rounds(trade_dir) >= 5, timeout=180)
@@ -171,7 +168,7 @@ def test_sigkill_at_random_points_leaves_whole_rounds_and_the_clean_runs_positio
     the ledger holds whole rounds only, one run, and exactly the fills and positions of a clean run."""
     import random
 
-    span = _span(holdout_start, 4)
+    span = span_args(holdout_start, 4)
     clean_dir = tmp_path / "clean"
     shutil.copytree(trade_dir, clean_dir)
     clean = run_cli("trade", "--data-dir", str(clean_dir), *span)
@@ -205,7 +202,7 @@ def test_metrics_are_served_while_it_trades(trade_dir, holdout_start):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    trader = start_trader(trade_dir, *_span(holdout_start, 12), "--speed", "600", "--metrics-port", str(port), "--log-format", "json")
+    trader = start_trader(trade_dir, *span_args(holdout_start, 12), "--speed", "600", "--metrics-port", str(port), "--log-format", "json")
 
     def scrape():
         try:
