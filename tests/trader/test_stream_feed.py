@@ -26,7 +26,7 @@ from tests.conftest import SHARED_DATA
 from tests.ingest_tweets.fake_x import FakeX
 from tests.trader.fake_polymarket import FakeMarketSocket
 from trader.feeds.events import BookEvent, PriceEvent, Tick, TickSizeEvent, TweetEvent
-from trader.feeds.stream import CLOSE_TIMEOUT_S, LiveFeed
+from trader.feeds.stream import CLOSE_TIMEOUT_S, FeedFailed, LiveFeed
 
 FIXTURES = SHARED_DATA / "polymarket-fixtures"
 BOOK = json.loads((FIXTURES / "clob-book/nautilus-py__book.json").read_text())
@@ -87,6 +87,14 @@ def x():
 def market_socket():
     with FakeMarketSocket() as server:
         yield server
+
+
+@pytest.fixture
+def unreachable() -> str:
+    """A market WebSocket URL on a port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"ws://127.0.0.1:{probe.getsockname()[1]}/ws/market"
 
 
 @pytest.fixture
@@ -255,12 +263,9 @@ def test_after_the_websocket_drops_books_come_over_rest_and_the_stream_reconnect
     assert said[0].startswith("market stream dropped; books by REST") and said[1].startswith("market stream connected")
 
 
-def test_with_the_websocket_unreachable_books_come_by_rest_polling(make_feed, rest, caplog):
+def test_with_the_websocket_unreachable_books_come_by_rest_polling(make_feed, unreachable, rest, caplog):
     caplog.set_level(logging.INFO, logger="trader.feeds.stream")
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    feed = make_feed(ws_url=f"ws://127.0.0.1:{closed_port}/ws/market", poll_interval_s=0.2)
+    feed = make_feed(ws_url=unreachable, poll_interval_s=0.2)
     events = feed.events()
     rest.levels[BTC.yes_token_id] = (levels(("0.60", "10")), levels(("0.64", "5")))
     seen = collect(events, priced("btc-100k"))
@@ -270,8 +275,8 @@ def test_with_the_websocket_unreachable_books_come_by_rest_polling(make_feed, re
     assert books_of(seen, BTC.yes_token_id)[0].bids == ((0.61, 10),)
     assert [e.price for e in seen if isinstance(e, PriceEvent)] == [pytest.approx(0.625)]
     time.sleep(1.6)  # the stream is retried at 0.5 s, 1.5 s: still one warning
-    unreachable = [r for r in caplog.records if "unreachable" in r.getMessage()]
-    assert len(unreachable) == 1 and unreachable[0].levelno == logging.WARNING
+    warned = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING
     assert rest.requests >= 3 * len(TOKENS)
 
 
@@ -294,3 +299,20 @@ def test_close_returns_promptly_and_lands_what_the_x_stream_buffered(make_feed, 
     assert list(events) == []  # the feed ended
     feed.close()  # twice is harmless
 
+
+def test_rest_errors_are_retried_and_said_once_per_change(make_feed, unreachable, httpserver, rest, caplog):
+    caplog.set_level(logging.INFO, logger="trader.feeds.stream")
+    for _ in range(3):  # with one retry each: the first token fails for good this round, the second gets through
+        httpserver.expect_oneshot_request("/book").respond_with_json({"error": "busy"}, status=503)
+    feed = make_feed(ws_url=unreachable, poll_interval_s=0.2)
+    collect(feed.events(), lambda seen: {e.token_id for e in seen if isinstance(e, BookEvent)} == TOKENS)
+    wait_for(lambda: rest.requests >= 3 * len(TOKENS))  # polling on, answered
+    said = [r.getMessage() for r in caplog.records if r.name == "trader.feeds.stream" and "REST books" in r.getMessage()]
+    assert len(said) == 2 and said[0].startswith("REST books failing for 1 of 4 tokens") and said[1].startswith("REST books answering")
+
+
+def test_an_x_refusal_ends_the_feed_with_the_reason(make_feed, x):
+    x.token = "another-token"  # every request is refused: 401
+    feed = make_feed()
+    with pytest.raises(FeedFailed, match="X stream stopped: 401 Unauthorized"):
+        collect(feed.events(), lambda seen: False)
