@@ -28,7 +28,7 @@ from models.ingest.markets import MarketBatch, binary_markets
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PROTOCOLS = ("v1", "v2")  # Gamma lists only v1 markets unless asked for both
-SERVICE_URLS = ("gamma_url", "clob_url", "data_url")
+SERVICE_URLS = ("gamma_url", "clob_url", "data_url", "clob_market_ws_url")
 
 
 class PolymarketSettings(BaseSettings):
@@ -39,6 +39,7 @@ class PolymarketSettings(BaseSettings):
     gamma_url: str | None = Field(None, description="Gamma API base URL (markets, events); default: the SDK's production URL.")
     clob_url: str | None = Field(None, description="CLOB API base URL (order books); default: production.")
     data_url: str | None = Field(None, description="Data API base URL (price history); default: production.")
+    clob_market_ws_url: str | None = Field(None, description="CLOB market WebSocket URL (the live feed's books and prices); default: production.")
     tracked_slugs: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Markets to track, by Gamma slug, comma-separated.")
     tracked_keywords: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Also track the open markets of events whose title has one of these words, comma-separated.")
     fidelity_minutes: int = Field(5, ge=1, le=1440, description="Width of a price-history bucket, in minutes.")
@@ -55,7 +56,7 @@ class PolymarketSettings(BaseSettings):
 
 
 def sdk_environment(settings: PolymarketSettings) -> Environment:
-    """The SDK's production environment with the base URLs the settings override.
+    """The SDK's production environment with the URLs (REST bases, the market WebSocket) the settings override.
 
     The SDK makes only PRODUCTION public (`Environment()` raises), so reaching another host (a local
     test server) takes its private `_create_environment` with a `dataclasses.replace` of the
@@ -72,12 +73,18 @@ class PolymarketApiError(RuntimeError):
 
 
 class PolymarketSource:
-    """The live market-data source: one SDK client, every request retried by `_call`."""
+    """The live market-data source: one SDK client, every request retried by `_call`.
 
-    def __init__(self, settings: PolymarketSettings | None = None, *, sleep: Callable[[float], None] = time.sleep):
+    Each retry is logged at `retry_log_level`; a caller that says outages itself (the live feed,
+    once per state change) lowers it."""
+
+    def __init__(
+        self, settings: PolymarketSettings | None = None, *, sleep: Callable[[float], None] = time.sleep,
+        retry_log_level: int = logging.WARNING,
+    ):
         self.settings = settings or PolymarketSettings()
         self.client = PublicClient(sdk_environment(self.settings))
-        self._sleep = sleep
+        self._sleep, self._retry_log_level = sleep, retry_log_level
 
     def close(self) -> None:
         self.client.close()
@@ -108,7 +115,7 @@ class PolymarketSource:
             if attempt == self.settings.max_retries:
                 raise PolymarketApiError(f"{endpoint} failed after {attempt + 1} attempts; last answer: {answer}")
             delay = wait if wait is not None else self.settings.backoff_seconds * 2**attempt
-            log.warning("%s: %s; retrying in %.1f s", endpoint, answer, delay)
+            log.log(self._retry_log_level, "%s: %s; retrying in %.1f s", endpoint, answer, delay)
             self._sleep(delay)
             attempt += 1
 

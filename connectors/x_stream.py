@@ -12,9 +12,12 @@ search and stream is landed once.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -97,6 +100,13 @@ class _Connection(tweepy.StreamingClient):
     def _keep_response(self, response, *args, **kwargs):
         self._response = response  # on_request_error gets only the status; the 429 wait needs the headers
 
+    def hang_up(self) -> None:
+        """Cut the open stream now: its read would wait for the next line or keep-alive (20 s apart)."""
+        connection = self._response.raw.connection if self._response is not None else None
+        if connection is not None and connection.sock is not None:
+            with suppress(OSError):  # already gone
+                connection.sock.shutdown(socket.SHUT_RDWR)
+
     def on_connect(self):
         self.failure, self.last_activity = None, time.monotonic()
         self.stream.connected()
@@ -144,13 +154,20 @@ class LiveStream:
     """Follow the filtered stream of the configured markets and land what it delivers.
 
     A gap (from a little before the newest id seen to the reconnect) is searched `search_lag_s`
-    after the reconnect, since recent search shows tweets only about 30 s after they are posted."""
+    after the reconnect, since recent search shows tweets only about 30 s after they are posted.
+    `on_lines`, if given, is called with the lines as they arrive (the stream's, then each gap
+    search's), before they are buffered for landing: a live consumer need not wait for a flush.
+    It runs in the stream's thread and must not raise."""
 
-    def __init__(self, settings: XSettings, landing: TweetLanding, resume_from: int | None = None):
+    def __init__(
+        self, settings: XSettings, landing: TweetLanding, resume_from: int | None = None,
+        on_lines: Callable[[list[bytes | str]], None] | None = None,
+    ):
         if not settings.markets:
             raise MissingSetting('SENTITRADE_X_MARKETS is empty: set it to {"<market tag>": "<X query>", ...}')
-        self.settings, self.landing = settings, landing
+        self.settings, self.landing, self.on_lines = settings, landing, on_lines or (lambda lines: None)
         self._stop = threading.Event()
+        self._search_last_gap = True
         self.retry = Retry(settings, self._stop)
         self.search = XSearch(settings, self._stop)
         self.client = _Connection(self, settings)
@@ -161,10 +178,13 @@ class LiveStream:
         self._last_flush = time.monotonic()
         self._gap: tuple[int, float] | None = None  # (since_id, monotonic time it becomes searchable)
 
-    def stop(self) -> None:
-        """Ask the stream to end: the current read returns at the next tweet or keep-alive."""
+    def stop(self, search_last_gap: bool = True) -> None:
+        """Ask the stream to end now; `run` lands what arrived, then (unless `search_last_gap` is
+        False) waits until search has indexed the last gap and fills it."""
+        self._search_last_gap = search_last_gap
         self._stop.set()
         self.client.disconnect()
+        self.client.hang_up()
 
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds; True once a stop was asked."""
@@ -222,6 +242,7 @@ class LiveStream:
                 self.report.notices += 1
                 log.warning("X stream notice: %s", raw[:300].decode("utf-8", "replace"))
             else:
+                self.on_lines([raw])
                 self._buffer.append(raw)
         if self._gap is not None and time.monotonic() >= self._gap[1]:
             try:
@@ -240,15 +261,18 @@ class LiveStream:
         lines = list(self.search.backfill(self.settings.markets, self._gap[0]))
         self._gap = None
         self.report.backfilled += len(lines)
+        self.on_lines(lines)
         self._land(lines)
 
     def _close_gap(self) -> None:
-        """On stop the last gap is still searched, once searchable: the next run resumes after the
-        newest id stored, which is past it."""
+        """On stop the last gap is still searched, once searchable (unless the stop said not to): the
+        next run resumes after the newest id stored, which is past it."""
         if self._gap is None:
             return
-        time.sleep(max(0.0, self._gap[1] - time.monotonic()))
         try:
+            if not self._search_last_gap:
+                raise Stopped()
+            time.sleep(max(0.0, self._gap[1] - time.monotonic()))
             self._fill_gap()
         except (Stopped, *TRANSIENT) as exc:
             log.warning("the gap since id %s was not searched (%s): run `sentitrade ingest tweets --since-id %s`", self._gap[0], type(exc).__name__, self._gap[0])
