@@ -13,9 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from connectors.lake import Lake
+from connectors.polymarket import PolymarketSettings
 from connectors.replay import ReplaySource
+from connectors.x_api import XSettings
 from models import registry
 from models.ingest import parse_gamma_market
+from models.ingest.landing import landing_into, newest_stored_id
 from sentitrade.settings import Settings
 from trader.feeds.events import Feed
 from trader.feeds.replay import ReplayFeed
@@ -79,6 +82,10 @@ def _feed_opener(settings: Settings, options: TradeOptions, markets: dict) -> Ca
     def open_feed(start: datetime, end: datetime | None, pace_from: datetime) -> Feed:
         if options.feed == "replay":
             return ReplayFeed(ReplaySource(settings.replay_dir), markets, start, end, options.speed, pace_from)
-        raise NotImplementedError("the live stream feed")
+        from trader.feeds.stream import LiveFeed  # the X and Polymarket clients load only for a live run
+
+        lake = Lake(settings.lake_dir)
+        landing = landing_into(lake, "trader-stream", "filtered stream (trader)")
+        return LiveFeed(markets, XSettings(), landing, PolymarketSettings(), resume_from=newest_stored_id(lake))
 
     return open_feed

@@ -219,7 +219,12 @@ class Trader:
         end = run.span_end
         total = len(decision_grid(next_t, end - timedelta(microseconds=1))) if end and next_t < end else 0
         advance = self.progress(total) if self.progress else None
-        feed = self.open_feed(next_t - LOOKBACK, end, next_t)
+        try:
+            feed = self.open_feed(next_t - LOOKBACK, end, next_t)
+        except Exception as exc:
+            if resumed is None:  # nothing traded yet: this run never started
+                self.ledger.end_run(run.run_id, "aborted", f"the feed could not start: {type(exc).__name__}")
+            raise
         grace = timedelta(seconds=self.settings.trader.stream_grace_s if run.feed == "stream" else 0)
         status, reason = "running", "stopped by a signal; the next start continues this run"
         housekeeping = 0.0

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 
@@ -197,3 +197,9 @@ class TweetLanding:
             report.duplicates += rows.num_rows - landed
             report.days[day] += landed
         report.newest_id = _newest(report.newest_id, numeric_max(table["tweet_id"]))
+
+
+def landing_into(lake: Lake, name: str, source: str, default_market: str = "") -> TweetLanding:
+    """A landing whose dead letters go to a file named after this run (`<name>-<UTC time>`)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return TweetLanding(lake, DeadLetters(dead_letter_path(lake, f"{name}-{stamp}"), source), default_market)

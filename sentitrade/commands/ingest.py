@@ -68,12 +68,10 @@ def _when(text: str | None, option: str) -> datetime | None:
 
 def _landing(data_dir: Path, dead_letter_name: str, source: str, default_market: str = ""):
     from connectors.lake import Lake
-    from models.ingest.landing import DeadLetters, TweetLanding, dead_letter_path
+    from models.ingest.landing import landing_into
     from sentitrade.settings import Settings
 
-    lake = Lake(Settings(data_dir=data_dir).lake_dir)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return TweetLanding(lake, DeadLetters(dead_letter_path(lake, f"{dead_letter_name}-{stamp}"), source), default_market)
+    return landing_into(Lake(Settings(data_dir=data_dir).lake_dir), dead_letter_name, source, default_market)
 
 
 def _progress(in_bytes: bool = False):

@@ -77,6 +77,7 @@ def trade(
     if not settings.data_dir.is_dir() or not any(settings.data_dir.iterdir()):
         raise UserError(f"data directory {settings.data_dir} is missing or empty: run `sentitrade demo --data-dir {data_dir}` first")
     from trader.logs import configure_logging
+    from connectors.x_api import MissingSetting
     from trader.ledger import LedgerError
     from trader.run import TradeOptions, run_trader
     from trader.service import TraderRefused
@@ -96,7 +97,7 @@ def trade(
         signal.signal(sig, on_signal)
     try:
         summary = run_trader(settings, model_name or settings.model_name, options, stop=stop, metrics_port=metrics_port)
-    except (TraderRefused, LedgerError, FileNotFoundError) as exc:
+    except (TraderRefused, LedgerError, FileNotFoundError, MissingSetting) as exc:
         raise UserError(str(exc)) from None
     finally:
         for sig, handler in previous.items():
