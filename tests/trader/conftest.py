@@ -23,7 +23,7 @@ def trade_dir(signal_run, tmp_path) -> Path:
     target = tmp_path / "data"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("ledger.db*", "KILL"))
     client = MlflowClient(f"sqlite:///{target / 'mlflow' / 'mlflow.db'}")
-    xgboost = next(v.version for v in client.search_model_versions("name='sentitrade-signal'") if v.tags["kind"] == "xgboost")
+    xgboost = next(str(v.version) for v in client.search_model_versions("name='sentitrade-signal'") if v.tags["kind"] == "xgboost")
     client.set_registered_model_alias("sentitrade-signal", "champion", xgboost)  # loads in a second (LightGBM's skops imports all of sklearn)
     return target
 

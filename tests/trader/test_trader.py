@@ -83,7 +83,7 @@ def test_a_replay_decides_the_same_at_full_and_at_compressed_speed_and_as_dbt(tr
 def test_a_new_champion_is_picked_up_between_decisions_and_a_challenger_trades_in_shadow(trade_dir, holdout_start):
     client = MlflowClient(f"sqlite:///{trade_dir / 'mlflow' / 'mlflow.db'}")
     old = str(client.get_registered_model(MODEL).aliases["champion"])
-    new = next(v.version for v in client.search_model_versions(f"name='{MODEL}'") if v.version != old)
+    new = next(str(v.version) for v in client.search_model_versions(f"name='{MODEL}'") if str(v.version) != old)
     trader = start_trader(trade_dir, *span_args(holdout_start, 6), "--speed", "900", SENTITRADE_TRADER_MODEL_POLL_S="0.2")
     try:
         before = wait_for(lambda: (n := _rounds(trade_dir)) >= 8 and n, timeout=180)
