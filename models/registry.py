@@ -225,6 +225,18 @@ def load_champion(model_name: str) -> ChampionModel:
     return load_version(model_name, version)
 
 
+def _booster_probability(estimator) -> Callable[[np.ndarray], np.ndarray]:
+    """P(up) from the booster itself: the same numbers as the wrapper's `predict_proba`, without its
+    per-call validation (about 20 ms a call against 0.4 ms on 20 rows), which a trader pays per round."""
+    if hasattr(estimator, "get_booster"):  # xgboost: binary:logistic predicts the probability
+        booster = estimator.get_booster()
+        return lambda x: booster.inplace_predict(x)
+    if hasattr(estimator, "booster_"):  # lightgbm: a binary objective predicts the probability
+        booster = estimator.booster_
+        return lambda x: booster.predict(x, num_threads=1)
+    return lambda x: estimator.predict_proba(x)[:, 1]
+
+
 def load_version(model_name: str, version: str) -> ChampionModel:
     """Load one registered version with what scoring needs (also used to backtest a candidate).
 
@@ -236,9 +248,10 @@ def load_version(model_name: str, version: str) -> ChampionModel:
     params = run.data.params
     estimator = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}").get_raw_model()
     columns = tuple(params["features"].split(","))
+    probability = _booster_probability(estimator)
 
     def predict_proba(frame: pd.DataFrame) -> np.ndarray:
-        return estimator.predict_proba(frame[list(columns)].astype("float64"))[:, 1].astype("float64")
+        return probability(frame[list(columns)].to_numpy(dtype="float64")).astype("float64")
 
     return ChampionModel(
         name=model_name,

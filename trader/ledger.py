@@ -227,19 +227,24 @@ class Ledger:
 
     def record_round(self, run_id: str, ts: datetime, rounds: list[BookRound]) -> None:
         """Every book's decisions, orders, fills, equity and state at `ts`, in one transaction."""
+        rows: dict[sa.Table, list[dict]] = {decisions: [], orders: [], fills: [], equity: []}
+        for part in rounds:
+            where = dict(run_id=run_id, book_id=part.book_id, model_version=part.model_version)
+            for step, features in part.steps:
+                d = step.decision
+                rows[decisions].append(dict(
+                    **where, ts=d.ts, market=d.market, p_up=float(d.p_up), n_tweets=int(d.n_tweets), mid_yes=float(d.mid_yes),
+                    signal=str(d.signal), target_token=d.target_token, reason=d.reason, features=json.dumps(features, default=str),
+                ))
+                _trades(rows, where, step.orders, step.fills)
+            _trades(rows, where, part.orders, part.fills)
+            if part.equity is not None:
+                rows[equity].append(dict(**where, ts=ts, equity=float(part.equity)))
         with self.engine.begin() as con:
+            for table, values in rows.items():
+                if values:
+                    con.execute(table.insert(), values)  # one executemany per table
             for part in rounds:
-                where = dict(run_id=run_id, book_id=part.book_id, model_version=part.model_version)
-                for step, features in part.steps:
-                    d = step.decision
-                    con.execute(decisions.insert().values(
-                        **where, ts=d.ts, market=d.market, p_up=float(d.p_up), n_tweets=int(d.n_tweets), mid_yes=float(d.mid_yes),
-                        signal=str(d.signal), target_token=d.target_token, reason=d.reason, features=json.dumps(features, default=str),
-                    ))
-                    _insert_trades(con, where, step.orders, step.fills)
-                _insert_trades(con, where, part.orders, part.fills)
-                if part.equity is not None:
-                    con.execute(equity.insert().values(**where, ts=ts, equity=float(part.equity)))
                 if part.state is not None:
                     con.execute(books.update().where(books.c.book_id == part.book_id).values(state=json.dumps(part.state), updated_at=utcnow()))
             con.execute(runs.update().where(runs.c.run_id == run_id).values(last_step_at=ts))
@@ -248,7 +253,7 @@ class Ledger:
         self.engine.dispose()
 
 
-def _insert_trades(con, where: dict, new_orders: list[Order], new_fills: list[Fill]) -> None:
+def _trades(rows: dict, where: dict, new_orders: list[Order], new_fills: list[Fill]) -> None:
     """Orders with the fill each got (the engine appends a fill right after its order), linked by id."""
     pending = list(new_fills)
     for order in new_orders:
@@ -256,10 +261,10 @@ def _insert_trades(con, where: dict, new_orders: list[Order], new_fills: list[Fi
         fill = next((f for f in pending if (f.token_id, f.side, f.ts) == (order.token_id, order.side, order.ts)), None)
         status = "unfilled" if fill is None else "filled" if fill.shares >= order.shares - 1e-9 else "partial"
         common = dict(**where, ts=order.ts, market=order.market, order_id=order_id, token=order.token, token_id=order.token_id, side=order.side)
-        con.execute(orders.insert().values(**common, shares=order.shares, limit_price=order.limit_price, status=status, reason=order.reason))
+        rows[orders].append(dict(**common, shares=order.shares, limit_price=order.limit_price, status=status, reason=order.reason))
         if fill is not None:
             pending.remove(fill)
-            con.execute(fills.insert().values(**common, shares=fill.shares, price=fill.price, fee=fill.fee))
+            rows[fills].append(dict(**common, shares=fill.shares, price=fill.price, fee=fill.fee))
 
 
 def _abandoned(lease, now: datetime) -> bool:

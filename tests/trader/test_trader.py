@@ -38,7 +38,8 @@ def _held(data) -> int:
 
 def _decisions(data, run_id: str | None = None) -> pd.DataFrame:
     with ledger_engine(data).connect() as con:
-        frame = pd.read_sql("select d.*, b.role, b.alias from decisions d join books b on b.book_id = d.book_id order by d.id", con)
+        frame = pd.read_sql("select d.*, b.role, b.alias from decisions d join books b on b.book_id = d.book_id order by d.id", con,
+                            parse_dates=["ts"])
     return frame if run_id is None else frame[frame["run_id"] == run_id]
 
 
