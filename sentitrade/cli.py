@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-from sentitrade.commands.common import DataDir, UserError
+from sentitrade.commands.common import DataDir, UserError, check_sqlite_store, load_settings, settings_error
+from sentitrade.redact import redact
 
 app = typer.Typer(
     help="Trade Polymarket prediction markets on the sentiment of tweets.\n\n"
@@ -41,18 +45,37 @@ def _mount_commands() -> None:
     app.add_typer(sentiment_app, name="sentiment", help="The sentiment engine: score, fine-tune.")
 
 
+Seed = Annotated[int, typer.Option(min=0, help="Seed of the replay generator: same seed, same data.")]
 
-def _use_data_dir(data_dir: Path):
-    """Point every component at DATA_DIR before anything reads its settings."""
+
+def _use_data_dir(data_dir: Path, stores: bool = True):
+    """Point every component at DATA_DIR, then read every setting at once: a bad one stops the command here.
+
+    With `stores`, the ledger and MLflow's SQLite files are checked too, before any work is done.
+    """
     os.environ["SENTITRADE_DATA_DIR"] = str(data_dir.expanduser().resolve())
     from sentitrade.settings import Settings
 
-    return Settings()
+    settings = load_settings(Settings)
+    if stores:
+        check_sqlite_store(settings.ledger, "move it aside to start a new ledger, or set SENTITRADE_LEDGER_URL to another")
+        check_sqlite_store(settings.tracking_uri, "restore it or move it aside (`sentitrade demo` makes a new one), or set SENTITRADE_MLFLOW_TRACKING_URI")
+    return settings
+
+
+def _load_pipeline_settings() -> None:
+    """Read the settings the Dagster assets read inside their steps, so a bad one is a one-line error, not a failed step."""
+    from connectors.polymarket import PolymarketSettings
+    from models.ingest.landing import TweetIngestSettings
+    from models.sentiment import SentimentSettings
+
+    for cls in (PolymarketSettings, TweetIngestSettings, SentimentSettings):
+        load_settings(cls)
 
 
 @app.command()
 def demo(
-    seed: Annotated[int, typer.Option(help="Seed of the replay generator: same seed, same data.")] = 7,
+    seed: Seed = 7,
     markets: Annotated[int, typer.Option(min=1, max=24, help="Markets to simulate.")] = 2,
     days: Annotated[int, typer.Option(min=3, max=24, help="Days of data; the last `holdout_days` are held out.")] = 7,
     tweets_per_day: Annotated[int, typer.Option(min=100, help="Tweets per day across all markets.")] = 7200,
@@ -66,6 +89,7 @@ def demo(
     from sentitrade.demo import DemoOptions, run_demo
 
     settings = _use_data_dir(data_dir)
+    _load_pipeline_settings()
     run_demo(settings, DemoOptions(seed, markets, days, tweets_per_day, not no_signal))
 
 
@@ -88,7 +112,7 @@ def trade(
 
 @replay_app.command("generate")
 def replay_generate(
-    seed: Annotated[int, typer.Option(help="Seed: same seed, same data.")] = 7,
+    seed: Seed = 7,
     markets: Annotated[int, typer.Option(min=1, max=24)] = 2,
     days: Annotated[int, typer.Option(min=1, max=24)] = 7,
     tweets_per_day: Annotated[int, typer.Option(min=1)] = 7200,
@@ -98,17 +122,14 @@ def replay_generate(
     """Write the replay data set (X API v2 payloads, Gamma markets, CLOB price history) to DATA_DIR/replay."""
     from connectors.replay import ReplayConfig, generate_replay
 
-    settings = _use_data_dir(data_dir)
-    manifest = generate_replay(settings.replay_dir, ReplayConfig(seed, markets, days, tweets_per_day, not no_signal))
+    settings = _use_data_dir(data_dir, stores=False)
+    config = ReplayConfig(seed, markets, days, tweets_per_day, not no_signal, start=settings.history_start)
+    manifest = generate_replay(settings.replay_dir, config)
     typer.echo(f"wrote {manifest['tweets']:,} tweets over {days} days for {markets} markets to {settings.replay_dir}")
 
 
 def main() -> None:
     """Entry point: run the app, turning every user error into one line and exit code 2."""
-    from connectors.replay.source import ReplayNotFoundError
-    from models.registry import NoChampionError
-    from sentitrade.demo import DemoError
-
     _mount_commands()
     try:
         app(standalone_mode=False)
@@ -116,14 +137,34 @@ def main() -> None:
         sys.exit(0)
     except UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None and not isinstance(exc, UserError) else ""
-        print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
-        sys.exit(2)
-    except (NoChampionError, ReplayNotFoundError) as exc:
-        print(f"error: {str(exc).strip(chr(39))}", file=sys.stderr)
-        sys.exit(2)
-    except DemoError as exc:  # a pipeline stage failed: one line naming it, not the user's fault
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        _fail(f"{exc.format_message()}{hint}")
+    except (ValidationError, SettingsError) as exc:  # settings some module read on its own, outside load_settings
+        line = settings_error(exc)
+        if line is None:
+            raise
+        _fail(line)
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:
+        _known_failure(exc)
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")  # a bug: its traceback, passwords masked
+        sys.exit(1)
+
+
+def _known_failure(exc: Exception) -> None:
+    """Exit with one line for the project's own failures; imported only once one happened (mlflow is slow to import)."""
+    from connectors.replay import ReplayConfigError
+    from connectors.replay.source import ReplayNotFoundError
+    from models.registry import NoChampionError
+    from sentitrade.demo import DemoError
+
+    if isinstance(exc, (NoChampionError, ReplayNotFoundError, ReplayConfigError)):
+        _fail(str(exc).strip(chr(39)))
+    if isinstance(exc, DemoError):  # a pipeline stage failed: one line naming it, not the user's fault
+        _fail(str(exc), code=1)
+
+
+def _fail(line: str, code: int = 2) -> NoReturn:
+    print(f"error: {line}", file=sys.stderr)
+    sys.exit(code)
