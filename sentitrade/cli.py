@@ -143,7 +143,7 @@ def main() -> None:
         if line is None:
             raise
         _fail(line)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:
@@ -154,6 +154,8 @@ def main() -> None:
 
 def _known_failure(exc: Exception) -> None:
     """Exit with one line for the project's own failures; imported only once one happened (mlflow is slow to import)."""
+    from mlflow.exceptions import MlflowException
+
     from connectors.replay import ReplayConfigError
     from connectors.replay.source import ReplayNotFoundError
     from models.registry import NoChampionError
@@ -163,6 +165,8 @@ def _known_failure(exc: Exception) -> None:
         _fail(str(exc).strip(chr(39)))
     if isinstance(exc, DemoError):  # a pipeline stage failed: one line naming it, not the user's fault
         _fail(str(exc), code=1)
+    if isinstance(exc, MlflowException):  # its message quotes the tracking URI, password and all
+        _fail(f"MLflow failed (check SENTITRADE_MLFLOW_TRACKING_URI): {redact(str(exc).splitlines()[0])}", code=1)
 
 
 def _fail(line: str, code: int = 2) -> NoReturn:

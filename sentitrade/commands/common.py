@@ -32,7 +32,7 @@ class UserError(UsageError):
     """A problem the user can fix; printed as one line, exit code 2."""
 
 
-def load_settings(cls: type[SettingsT], on_parse_error: str | None = None, **values) -> SettingsT:
+def load_settings(cls: type[SettingsT], on_parse_error: str | None = None) -> SettingsT:
     """Build a settings class and, at once, the sub-settings it caches (`Settings.risk`, ...).
 
     A bad variable then stops the command before it starts work, as a `UserError` naming the
@@ -40,7 +40,7 @@ def load_settings(cls: type[SettingsT], on_parse_error: str | None = None, **val
     message for a value that cannot even be parsed (bad JSON).
     """
     try:
-        settings = cls(**values)
+        settings = cls()
         for name, attribute in vars(cls).items():
             if isinstance(attribute, cached_property):
                 getattr(settings, name)
@@ -74,24 +74,30 @@ def settings_error(exc: ValidationError | SettingsError) -> str | None:
 
     Pydantic's messages say what is expected, never the input, so the line is safe to print.
     """
-    if isinstance(exc, SettingsError):  # raised by the env source parsing a JSON value: it knows both
-        frames = (frame.f_locals for frame, _ in traceback.walk_tb(exc.__traceback__))
-        where = next(((f["self"], f.get("field_name")) for f in frames if isinstance(f.get("self"), PydanticBaseSettingsSource)), None)
-        if where is None:
-            return None
-        source, field = where
-        return f"{_prefix(source.settings_cls)}{str(field or '*').upper()}: is not valid JSON: see .env.example"
-    cls = next((cls for cls in _subclasses(BaseSettings) if cls.__name__ == exc.title), None)
+    if isinstance(exc, SettingsError):
+        return _parse_error(exc)
+    errors = exc.errors(include_url=False, include_input=False)
+    field = errors[0]["loc"][:1]
+    cls = next((c for c in _subclasses(BaseSettings) if c.__name__ == exc.title and set(field) <= set(c.model_fields)), None)
     if cls is None:
         return None
-    errors = exc.errors(include_url=False, include_input=False)
-    return "; ".join(f"{_prefix(cls)}{str(e['loc'][0]).upper() if e['loc'] else '*'}: {e['msg']}" for e in errors)
+    return "; ".join(f"{_variable(cls, e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in errors)
 
 
-def _prefix(cls: type[BaseSettings]) -> str:
-    return cls.model_config.get("env_prefix", "")
+def _parse_error(exc: SettingsError) -> str | None:
+    """A value that is not JSON: pydantic-settings names only the field, the env source raising it knows its class."""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        source, field = frame.f_locals.get("self"), frame.f_locals.get("field_name")
+        if isinstance(source, PydanticBaseSettingsSource):
+            return f"{_variable(source.settings_cls, (field,) if field else ())}: is not valid JSON: see .env.example"
+    return None
+
+
+def _variable(cls: type[BaseSettings], loc: tuple) -> str:
+    """The variable a field is read from; `<PREFIX>*` for a rule across several fields."""
+    return f"{cls.model_config.get('env_prefix', '')}{str(loc[0]).upper() if loc else '*'}"
 
 
 def _subclasses(cls: type) -> list[type]:
-    """Every settings class imported so far: a failed one is among them, found by its name."""
+    """Every settings class imported so far: the one that failed is among them."""
     return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
