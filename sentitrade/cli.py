@@ -1,7 +1,9 @@
 """`sentitrade`: one console script for the demo, the trader and the replay data set.
 
-Usage errors (an unknown flag, a bad value, a missing data directory, no champion yet) print one
-line that says what to do next and exit with code 2; they never print a traceback.
+Usage errors (an unknown flag, a bad value, a bad SENTITRADE_* variable, a missing data directory,
+no champion yet) print one line that says what to do next and exit with code 2; they never print a
+traceback, nor a variable's value (it may be a secret). A bug prints its traceback, URL passwords
+masked, and exits with code 1.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -19,6 +21,9 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from sentitrade.commands.common import DataDir, UserError, check_sqlite_store, load_settings, settings_error
 from sentitrade.redact import redact
+
+if TYPE_CHECKING:
+    from sentitrade.settings import Settings
 
 app = typer.Typer(
     help="Trade Polymarket prediction markets on the sentiment of tweets.\n\n"
@@ -48,7 +53,7 @@ def _mount_commands() -> None:
 Seed = Annotated[int, typer.Option(min=0, help="Seed of the replay generator: same seed, same data.")]
 
 
-def _use_data_dir(data_dir: Path, stores: bool = True):
+def _use_data_dir(data_dir: Path, stores: bool = True) -> Settings:
     """Point every component at DATA_DIR, then read every setting at once: a bad one stops the command here.
 
     With `stores`, the ledger and MLflow's SQLite files are checked too, before any work is done.
@@ -63,13 +68,14 @@ def _use_data_dir(data_dir: Path, stores: bool = True):
     return settings
 
 
-def _load_pipeline_settings() -> None:
+def _load_pipeline_settings(settings: Settings) -> None:
     """Read the settings the Dagster assets read inside their steps, so a bad one is a one-line error, not a failed step."""
     from connectors.polymarket import PolymarketSettings
+    from connectors.x_api import XSettings
     from models.ingest.landing import TweetIngestSettings
     from models.sentiment import SentimentSettings
 
-    for cls in (PolymarketSettings, TweetIngestSettings, SentimentSettings):
+    for cls in (PolymarketSettings, TweetIngestSettings, SentimentSettings, *([XSettings] if settings.env == "production" else [])):
         load_settings(cls)
 
 
@@ -89,7 +95,7 @@ def demo(
     from sentitrade.demo import DemoOptions, run_demo
 
     settings = _use_data_dir(data_dir)
-    _load_pipeline_settings()
+    _load_pipeline_settings(settings)
     run_demo(settings, DemoOptions(seed, markets, days, tweets_per_day, not no_signal))
 
 
@@ -129,7 +135,7 @@ def replay_generate(
 
 
 def main() -> None:
-    """Entry point: run the app, turning every user error into one line and exit code 2."""
+    """Entry point: every user error is one line and exit code 2; a bug prints its traceback, passwords masked."""
     _mount_commands()
     try:
         app(standalone_mode=False)
@@ -138,11 +144,6 @@ def main() -> None:
     except UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None and not isinstance(exc, UserError) else ""
         _fail(f"{exc.format_message()}{hint}")
-    except (ValidationError, SettingsError) as exc:  # settings some module read on its own, outside load_settings
-        line = settings_error(exc)
-        if line is None:
-            raise
-        _fail(line)
     except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
         sys.exit(130)
@@ -153,7 +154,13 @@ def main() -> None:
 
 
 def _known_failure(exc: Exception) -> None:
-    """Exit with one line for the project's own failures; imported only once one happened (mlflow is slow to import)."""
+    """Exit with one line for bad settings and the project's own failures.
+
+    Settings some module read on its own, outside `load_settings`, are named here too. The other
+    types are imported only once a failure happened: mlflow is slow to import.
+    """
+    if isinstance(exc, (ValidationError, SettingsError)) and (line := settings_error(exc)):
+        _fail(line)
     from mlflow.exceptions import MlflowException
 
     from connectors.replay import ReplayConfigError
