@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import duckdb
 import pandas as pd
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from dagster_dbt import DbtCliResource
 from pydantic import PrivateAttr
 
@@ -23,7 +23,10 @@ from connectors.replay import ReplaySource
 from connectors.x_api import XApiSource, XSettings
 from models import registry
 from models.features import DBT_PROJECT_DIR
+from sentitrade.redact import redact
 from sentitrade.settings import Settings
+
+TRACKING_URI_VAR = "SENTITRADE_MLFLOW_TRACKING_URI"
 
 
 class LakeResource(ConfigurableResource):
@@ -107,7 +110,11 @@ class WarehouseResource(ConfigurableResource):
 
 
 class MlflowResource(ConfigurableResource):
-    """Where runs are tracked and models registered, and the bar a version must clear to be promoted."""
+    """Where runs are tracked and models registered, and the bar a version must clear to be promoted.
+
+    A `tracking_uri` the user set may hold a password: it is given as an `EnvVar`, so Dagster stores
+    the variable's name in the run's config and resolves the value only in the process running it.
+    """
 
     tracking_uri: str
     artifact_root: str
@@ -116,7 +123,10 @@ class MlflowResource(ConfigurableResource):
     min_holdout_auc: float
 
     def setup_for_execution(self, context) -> None:
-        registry.configure(self.tracking_uri, self.artifact_root)
+        try:
+            registry.configure(self.tracking_uri, self.artifact_root)
+        except Exception as exc:  # MLflow's message quotes the URI, password and all, into Dagster's event log
+            raise RuntimeError(f"MLflow at {redact(self.tracking_uri)} failed: {redact(str(exc))}") from None
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
@@ -127,6 +137,18 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     }
 
 
+def tracking_uri(settings: Settings) -> str | EnvVar:
+    """The local SQLite store as is; a URI the user set (it may hold a password) by its variable's name.
+
+    The variable is set to the value `settings` holds (it may come from `.env`, which Dagster does
+    not read), so the run's process resolves the same URI.
+    """
+    if settings.mlflow_tracking_uri is None:
+        return settings.tracking_uri
+    os.environ[TRACKING_URI_VAR] = settings.mlflow_tracking_uri
+    return EnvVar(TRACKING_URI_VAR)
+
+
 def build_resources(settings: Settings) -> dict:
     os.environ.update(dbt_environment(settings))  # the dbt subprocess inherits them
     return {
@@ -135,7 +157,7 @@ def build_resources(settings: Settings) -> dict:
         "market_data": PolymarketMarketsResource() if settings.env == "production" else ReplayMarketsResource(replay_dir=str(settings.replay_dir)),
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
         "mlflow": MlflowResource(
-            tracking_uri=settings.tracking_uri,
+            tracking_uri=tracking_uri(settings),
             artifact_root=settings.artifact_root,
             model_name=settings.model_name,
             holdout_days=settings.holdout_days,

@@ -1,20 +1,29 @@
 """`sentitrade`: one console script for the demo, the trader and the replay data set.
 
-Usage errors (an unknown flag, a bad value, a missing data directory, no champion yet) print one
-line that says what to do next and exit with code 2; they never print a traceback.
+Usage errors (an unknown flag, a bad value, a bad SENTITRADE_* variable, a missing data directory,
+no champion yet) print one line that says what to do next and exit with code 2; they never print a
+traceback, nor a variable's value (it may be a secret). A bug prints its traceback, URL passwords
+masked, and exits with code 1.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-from sentitrade.commands.common import DataDir, UserError
+from sentitrade.commands.common import DataDir, UserError, check_sqlite_store, load_settings, settings_error
+from sentitrade.redact import redact
+
+if TYPE_CHECKING:
+    from sentitrade.settings import Settings
 
 app = typer.Typer(
     help="Trade Polymarket prediction markets on the sentiment of tweets.\n\n"
@@ -45,18 +54,38 @@ def _mount_commands() -> None:
     app.command("ledger")(ledger)
 
 
+Seed = Annotated[int, typer.Option(min=0, help="Seed of the replay generator: same seed, same data.")]
 
-def _use_data_dir(data_dir: Path):
-    """Point every component at DATA_DIR before anything reads its settings."""
+
+def _use_data_dir(data_dir: Path, stores: bool = True) -> Settings:
+    """Point every component at DATA_DIR, then read every setting at once: a bad one stops the command here.
+
+    With `stores`, the ledger and MLflow's SQLite files are checked too, before any work is done.
+    """
     os.environ["SENTITRADE_DATA_DIR"] = str(data_dir.expanduser().resolve())
     from sentitrade.settings import Settings
 
-    return Settings()
+    settings = load_settings(Settings)
+    if stores:
+        check_sqlite_store(settings.ledger, "move it aside to start a new ledger, or set SENTITRADE_LEDGER_URL to another")
+        check_sqlite_store(settings.tracking_uri, "restore it or move it aside (`sentitrade demo` makes a new one), or set SENTITRADE_MLFLOW_TRACKING_URI")
+    return settings
+
+
+def _load_pipeline_settings(settings: Settings) -> None:
+    """Read the settings the Dagster assets read inside their steps, so a bad one is a one-line error, not a failed step."""
+    from connectors.polymarket import PolymarketSettings
+    from connectors.x_api import XSettings
+    from models.ingest.landing import TweetIngestSettings
+    from models.sentiment import SentimentSettings
+
+    for cls in (PolymarketSettings, TweetIngestSettings, SentimentSettings, *([XSettings] if settings.env == "production" else [])):
+        load_settings(cls)
 
 
 @app.command()
 def demo(
-    seed: Annotated[int, typer.Option(help="Seed of the replay generator: same seed, same data.")] = 7,
+    seed: Seed = 7,
     markets: Annotated[int, typer.Option(min=1, max=24, help="Markets to simulate.")] = 2,
     days: Annotated[int, typer.Option(min=3, max=24, help="Days of data; the last `holdout_days` are held out.")] = 7,
     tweets_per_day: Annotated[int, typer.Option(min=100, help="Tweets per day across all markets.")] = 7200,
@@ -70,12 +99,13 @@ def demo(
     from sentitrade.demo import DemoOptions, run_demo
 
     settings = _use_data_dir(data_dir)
+    _load_pipeline_settings(settings)
     run_demo(settings, DemoOptions(seed, markets, days, tweets_per_day, not no_signal))
 
 
 @replay_app.command("generate")
 def replay_generate(
-    seed: Annotated[int, typer.Option(help="Seed: same seed, same data.")] = 7,
+    seed: Seed = 7,
     markets: Annotated[int, typer.Option(min=1, max=24)] = 2,
     days: Annotated[int, typer.Option(min=1, max=24)] = 7,
     tweets_per_day: Annotated[int, typer.Option(min=1)] = 7200,
@@ -85,17 +115,14 @@ def replay_generate(
     """Write the replay data set (X API v2 payloads, Gamma markets, CLOB price history) to DATA_DIR/replay."""
     from connectors.replay import ReplayConfig, generate_replay
 
-    settings = _use_data_dir(data_dir)
-    manifest = generate_replay(settings.replay_dir, ReplayConfig(seed, markets, days, tweets_per_day, not no_signal))
+    settings = _use_data_dir(data_dir, stores=False)
+    config = ReplayConfig(seed, markets, days, tweets_per_day, not no_signal, start=settings.history_start)
+    manifest = generate_replay(settings.replay_dir, config)
     typer.echo(f"wrote {manifest['tweets']:,} tweets over {days} days for {markets} markets to {settings.replay_dir}")
 
 
 def main() -> None:
-    """Entry point: run the app, turning every user error into one line and exit code 2."""
-    from connectors.replay.source import ReplayNotFoundError
-    from models.registry import NoChampionError
-    from sentitrade.demo import DemoError
-
+    """Entry point: every user error is one line and exit code 2; a bug prints its traceback, passwords masked."""
     _mount_commands()
     try:
         app(standalone_mode=False)
@@ -103,14 +130,39 @@ def main() -> None:
         sys.exit(0)
     except UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None and not isinstance(exc, UserError) else ""
-        print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
-        sys.exit(2)
-    except (NoChampionError, ReplayNotFoundError) as exc:
-        print(f"error: {str(exc).strip(chr(39))}", file=sys.stderr)
-        sys.exit(2)
-    except DemoError as exc:  # a pipeline stage failed: one line naming it, not the user's fault
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except typer.Abort:
+        _fail(f"{exc.format_message()}{hint}")
+    except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:
+        _known_failure(exc)
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")  # a bug: its traceback, passwords masked
+        sys.exit(1)
+
+
+def _known_failure(exc: Exception) -> None:
+    """Exit with one line for bad settings and the project's own failures.
+
+    Settings some module read on its own, outside `load_settings`, are named here too. The other
+    types are imported only once a failure happened: mlflow is slow to import.
+    """
+    if isinstance(exc, (ValidationError, SettingsError)) and (line := settings_error(exc)):
+        _fail(line)
+    from mlflow.exceptions import MlflowException
+
+    from connectors.replay import ReplayConfigError
+    from connectors.replay.source import ReplayNotFoundError
+    from models.registry import NoChampionError
+    from sentitrade.demo import DemoError
+
+    if isinstance(exc, (NoChampionError, ReplayNotFoundError, ReplayConfigError)):
+        _fail(str(exc).strip(chr(39)))
+    if isinstance(exc, DemoError):  # a pipeline stage failed: one line naming it, not the user's fault
+        _fail(str(exc), code=1)
+    if isinstance(exc, MlflowException):  # its message quotes the tracking URI, password and all
+        _fail(f"MLflow failed (check SENTITRADE_MLFLOW_TRACKING_URI): {redact(str(exc).splitlines()[0])}", code=1)
+
+
+def _fail(line: str, code: int = 2) -> NoReturn:
+    print(f"error: {line}", file=sys.stderr)
+    sys.exit(code)

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from connectors.replay import ReplayConfig, generate_replay
 from sentitrade.commands.common import UserError
+from sentitrade.redact import redact
 from sentitrade.settings import Settings
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -151,13 +152,22 @@ def print_report(console: Console, settings: Settings, values: dict, report: dic
         )
     console.print(table)
     if report["paper_pnl"] is not None:
-        console.print(f"paper trader: PnL {report['paper_pnl']:+.2f} USDC with {report['fills']} fills; ledger {settings.ledger}")
+        console.print(f"paper trader: PnL {report['paper_pnl']:+.2f} USDC with {report['fills']} fills; ledger {redact(settings.ledger)}")
     if report["equity_png"]:
         console.print(f"champion's equity curve: {report['equity_png']}")
     data = settings.data_dir
     console.print(
         "open what this run made:\n"
         f"  Dagster UI: DAGSTER_HOME={settings.dagster_home} SENTITRADE_DATA_DIR={data} dagster dev -w workspace.yaml\n"
-        f"  MLflow UI:  mlflow ui --backend-store-uri {settings.tracking_uri} --port 5000\n"
+        f"  MLflow UI:  {mlflow_ui(settings)}\n"
         f"  (or `make ui DATA_DIR={data}`)"
     )
+
+
+def mlflow_ui(settings: Settings) -> str:
+    """How to open the runs: a server's address, or the command serving a store (its password left to the variable)."""
+    uri = settings.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        return redact(uri)
+    store = uri if redact(uri) == uri else '"$SENTITRADE_MLFLOW_TRACKING_URI"'
+    return f"mlflow ui --backend-store-uri {store} --port 5000"

@@ -75,8 +75,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Root of every embedded store and the replay data.")
     history_start: date = Field(date(2026, 11, 1), description="First day of the daily partitions (UTC).")
     model_name: str = Field("sentitrade-signal", description="MLflow registered model holding the signal models.")
-    mlflow_tracking_uri: str | None = Field(None, description="Defaults to SQLite under DATA_DIR/mlflow.")
-    ledger_url: str | None = Field(None, description="SQLAlchemy URL of the trader ledger; defaults to SQLite.")
+    # URLs that may hold a password: kept out of repr(), print them through `sentitrade.redact.redact`
+    mlflow_tracking_uri: str | None = Field(None, repr=False, description="Defaults to SQLite under DATA_DIR/mlflow.")
+    ledger_url: str | None = Field(None, repr=False, description="SQLAlchemy URL of the trader ledger; defaults to SQLite.")
     holdout_days: int = Field(3, ge=1, description="Trailing days held out for evaluation, backtest and replay.")
     min_holdout_auc: float = Field(0.55, ge=0, le=1, description="A version must beat this AUC to be promoted.")
 

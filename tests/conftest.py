@@ -29,6 +29,16 @@ def last_json(output: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The user-error contract: exit code 2, no traceback, one line on standard error starting `error: `."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
 @pytest.fixture(scope="session")
 def signal_run(tmp_path_factory) -> tuple[Path, dict]:
     data = tmp_path_factory.mktemp("signal")

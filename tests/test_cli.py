@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_cli
-
-
-def _one_line_error(result) -> str:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
+from tests.conftest import one_line_error, run_cli
 
 
 def test_unknown_flag(tmp_path):
-    line = _one_line_error(run_cli("demo", "--bogus", "--data-dir", str(tmp_path)))
+    line = one_line_error(run_cli("demo", "--bogus", "--data-dir", str(tmp_path)))
     assert "--bogus" in line and "--help" in line
 
 
@@ -30,28 +21,28 @@ def test_unknown_flag(tmp_path):
     ],
 )
 def test_negative_or_zero_sizes(tmp_path, args, named):
-    line = _one_line_error(run_cli(*args, "--data-dir", str(tmp_path)))
+    line = one_line_error(run_cli(*args, "--data-dir", str(tmp_path)))
     assert named in line
 
 
 def test_demo_too_short_for_its_held_out_days(tmp_path):
-    line = _one_line_error(run_cli("demo", "--days", "4", "--data-dir", str(tmp_path)))
+    line = one_line_error(run_cli("demo", "--days", "4", "--data-dir", str(tmp_path)))
     assert "--days must exceed the 3 held-out days" in line
 
 
 def test_trade_with_missing_data_directory(tmp_path):
-    line = _one_line_error(run_cli("trade", "--data-dir", str(tmp_path / "nowhere")))
+    line = one_line_error(run_cli("trade", "--data-dir", str(tmp_path / "nowhere")))
     assert "sentitrade demo" in line
 
 
 def test_trade_with_empty_data_directory(tmp_path):
-    line = _one_line_error(run_cli("trade", "--data-dir", str(tmp_path)))
+    line = one_line_error(run_cli("trade", "--data-dir", str(tmp_path)))
     assert "empty" in line and "sentitrade demo" in line
 
 
 def test_trade_with_no_champion_yet(tmp_path):
     assert run_cli("replay", "generate", "--days", "3", "--tweets-per-day", "200", "--data-dir", str(tmp_path)).returncode == 0
-    line = _one_line_error(run_cli("trade", "--data-dir", str(tmp_path)))
+    line = one_line_error(run_cli("trade", "--data-dir", str(tmp_path)))
     assert "champion" in line and "sentitrade demo" in line
 
 

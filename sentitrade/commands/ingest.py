@@ -21,6 +21,7 @@ import typer
 
 from sentitrade.commands.common import DataDir, UserError, load_settings
 
+YEAR_S = 366 * 86_400  # --duration's bound: a timer of inf seconds overflows and never fires
 MARKETS_JSON_HINT = 'SENTITRADE_X_MARKETS is not valid JSON: set it to {"<market tag>": "<X query>", ...}'
 
 app = typer.Typer(help="Land tweets: from the X API (search backfill, the live stream) or your own file.", no_args_is_help=True)
@@ -198,7 +199,7 @@ def _from_file(path: Path, market: str | None, time_format: str | None, data_dir
 
 @app.command()
 def stream(
-    duration: Annotated[float | None, typer.Option(min=1, help="Stop after this many seconds (default: until Ctrl-C).")] = None,
+    duration: Annotated[float | None, typer.Option(min=1, max=YEAR_S, help="Stop after this many seconds, at most a year (default: until Ctrl-C).")] = None,
     data_dir: DataDir = Path("data"),
 ):
     """Follow the X filtered stream of the configured markets (SENTITRADE_X_MARKETS) and land it.
