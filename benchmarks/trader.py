@@ -66,7 +66,7 @@ def _run(data: Path, start: datetime, end: datetime, transformer: str | None) ->
     finally:
         trader.ledger.dispose()
     seconds = time.perf_counter() - began
-    return {"latencies": np.array(trader.round_seconds), "tweets": trader.tweets_in, "seconds": seconds,
+    return {"timings": np.array(trader.round_seconds), "tweets": trader.tweets_in, "seconds": seconds,
             "rounds": summary.rounds, "decisions": summary.decisions}
 
 
@@ -94,13 +94,15 @@ def main() -> None:
             passes["VADER + transformer"] = _run(data, start, start + timedelta(hours=min(args.hours, 1.0)), args.transformer)
 
     print(f"trader on {MARKETS} markets, {args.tweets_per_day:,} tweets/day, paper execution, SQLite ledger, --speed 0")
-    print(f"{'scorer':<22}{'rounds':>8}{'decisions':>11}{'tweets':>10}{'tweets/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    print(f"{'scorer':<22}{'rounds':>7}{'tweets':>10}{'tweets/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
+          f"{'features p50':>14}{'decide p50':>12}{'ledger p50':>12}")
     figures = {}
     for name, r in passes.items():
-        lat = r["latencies"] * 1000
+        total, features, decide, ledger = (r["timings"][:, i] * 1000 for i in range(4))
         rate = r["tweets"] / r["seconds"]
-        p50, p99 = np.percentile(lat, 50), np.percentile(lat, 99)
-        print(f"{name:<22}{r['rounds']:>8}{r['decisions']:>11}{r['tweets']:>10,}{rate:>10,.0f}{p50:>9.1f}{p99:>9.1f}{lat.max():>9.1f}")
+        p50, p99 = np.percentile(total, 50), np.percentile(total, 99)
+        print(f"{name:<22}{r['rounds']:>7}{r['tweets']:>10,}{rate:>10,.0f}{p50:>8.1f}{p99:>8.1f}{total.max():>8.1f}"
+              f"{np.median(features):>14.1f}{np.median(decide):>12.1f}{np.median(ledger):>12.1f}")
         key = "" if name == "VADER" else "transformer_"
         figures |= {f"{key}p50_ms": round(p50, 2), f"{key}p99_ms": round(p99, 2), f"{key}tweets_per_s": round(rate, 1)}
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -72,6 +73,15 @@ class TradeSummary:
     @property
     def pnl(self) -> float:
         return self.final_equity - self.starting_cash
+
+
+class RoundTiming(NamedTuple):
+    """Seconds a round took: in all (the event that closed it in, orders out, ledger written), and by stage."""
+
+    total: float
+    features: float  # scoring what was left and the feature SQL
+    decide: float  # every book's model, strategy, risk and execution
+    ledger: float
 
 
 class BookRunner:
@@ -152,7 +162,7 @@ class Trader:
         self.runners: dict[str, BookRunner] = {}
         self.run_record: Run | None = None
         self.rounds = self.tweets_in = 0
-        self.round_seconds: deque[float] = deque(maxlen=100_000)  # the latency of each round, newest last
+        self.round_seconds: deque[RoundTiming] = deque(maxlen=100_000)  # each round's latency, newest last
 
     # --- start-up ---------------------------------------------------------------------------------
 
@@ -231,7 +241,7 @@ class Trader:
         try:
             for event in feed.events():
                 while event.at > next_t + grace and (end is None or next_t < end):
-                    self._round(next_t, event.at)
+                    self._round(next_t)
                     if advance:
                         advance(next_t, self._status_line())
                     next_t += self.cadence
@@ -248,7 +258,7 @@ class Trader:
                     self.metrics.feed_lag.set(feed.lag_s)
             else:
                 while end is not None and next_t < end and not self.stop.is_set():
-                    self._round(next_t, next_t)
+                    self._round(next_t)
                     if advance:
                         advance(next_t, self._status_line())
                     next_t += self.cadence
@@ -304,10 +314,11 @@ class Trader:
             del self.runners[key]
         self.metrics.set_versions({CHAMPION: self.lifecycle.champion.version} | {a: m.version for a, m in self.lifecycle.shadows.items()})
 
-    def _round(self, t: datetime, trigger_at: datetime) -> None:
+    def _round(self, t: datetime) -> None:
         """One decision round at `t`: features once, then every book decides on them; one transaction."""
         began = time.perf_counter()
         rows = self.state.features_at(t, list(self.markets))
+        featured = time.perf_counter()
         latest = self.state.latest_prices(t)
         parts = []
         for runner in self.runners.values():
@@ -325,13 +336,15 @@ class Trader:
             part.equity = runner.engine.mark(t, latest)
             part.state = runner.engine.snapshot()
             parts.append(part)
+        decided = time.perf_counter()
         self.ledger.record_round(self.run_record.run_id, t, parts)
+        done = time.perf_counter()
         self.rounds += 1
         self.metrics.exposure.clear()
         for runner, part in zip(self.runners.values(), parts, strict=True):
             self._count(runner, part)
-        self.round_seconds.append(time.perf_counter() - began)
-        self.metrics.latency.observe(self.round_seconds[-1])
+        self.round_seconds.append(RoundTiming(done - began, featured - began, decided - featured, done - decided))
+        self.metrics.latency.observe(done - began)
         self.metrics.event_time.set(pd.Timestamp(t).timestamp())
         if self.run_record.feed == "stream":
             log.info(self._status_line(t))
