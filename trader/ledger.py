@@ -30,6 +30,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from models.engine import Fill, Order, StepResult
+from sentitrade.redact import redact
 from trader.schema import books, decisions, equity, events, fills, leases, orders, runs
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -45,14 +46,6 @@ class LeaseHeld(LedgerError):
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def safe_url(url: str) -> str:
-    """The URL with its password hidden: what messages and logs may show."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<unparseable ledger URL>"
 
 
 @dataclass
@@ -112,7 +105,7 @@ class Ledger:
                 current = MigrationContext.configure(con).get_current_revision()
                 if current is None and sa.inspect(con).has_table("runs"):
                     raise LedgerError(
-                        f"the ledger {safe_url(self.url)} was written by a sentitrade without migrations: "
+                        f"the ledger {redact(self.url)} was written by a sentitrade without migrations: "
                         "move it away (or set SENTITRADE_LEDGER_URL) and start again"
                     )
                 config = Config()
@@ -299,5 +292,5 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def _unusable(url: str, exc: sa.exc.DatabaseError) -> LedgerError:
     text = str(exc.orig) if exc.orig is not None else str(exc)
     if "not a database" in text or "malformed" in text:
-        return LedgerError(f"the ledger {safe_url(url)} is not a SQLite database: move that file away or set SENTITRADE_LEDGER_URL")
-    return LedgerError(f"cannot use the ledger {safe_url(url)}: {text.splitlines()[0][:200]}")
+        return LedgerError(f"the ledger {redact(url)} is not a SQLite database: move that file away or set SENTITRADE_LEDGER_URL")
+    return LedgerError(f"cannot use the ledger {redact(url)}: {text.splitlines()[0][:200]}")

@@ -8,6 +8,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from sentitrade.redact import RedactingFilter
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -25,11 +27,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(fmt: str = "text", level: int = logging.INFO, filters: tuple[logging.Filter, ...] = ()) -> None:
+def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
+    """One handler on standard error; every record passes the redacting filter, so no URL's password is logged."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for item in filters:
-        handler.addFilter(item)
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)

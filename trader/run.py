@@ -22,7 +22,8 @@ from models.ingest.landing import landing_into, newest_stored_id
 from sentitrade.settings import Settings
 from trader.feeds.events import Feed
 from trader.feeds.replay import ReplayFeed
-from trader.ledger import Ledger, safe_url
+from sentitrade.redact import redact
+from trader.ledger import Ledger
 from trader.lifecycle import ModelLifecycle
 from trader.metrics import TraderMetrics
 from trader.service import TradeOptions, Trader, TradeSummary, market_infos
@@ -52,7 +53,7 @@ def run_trader(settings: Settings, model_name: str, options: TradeOptions, *, st
         console.print(
             f"trader: run {summary.run_id} {summary.status}: {model_name} v{summary.model_version}, {summary.rounds} rounds, "
             f"{summary.decisions} decisions, {summary.fills} fills, fees {summary.fees:.2f}, PnL {summary.pnl:+.2f} USDC; "
-            f"ledger {safe_url(settings.ledger)} (`sentitrade ledger`)"
+            f"ledger {redact(settings.ledger)} (`sentitrade ledger`)"
         )
     return summary
 

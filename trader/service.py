@@ -254,8 +254,7 @@ class Trader:
                     self._housekeeping(next_t)
                 if self.stop.is_set():
                     break
-                if hasattr(feed, "lag_s"):
-                    self.metrics.feed_lag.set(feed.lag_s)
+                self.metrics.feed_lag.set(feed.feed_lag)
             else:
                 while end is not None and next_t < end and not self.stop.is_set():
                     self._round(next_t)

@@ -130,7 +130,8 @@ def ledger(
 ):
     """Positions, open orders, fills and PnL of a trader run, per book (the champion and each shadow) and per model version."""
     from sentitrade.cli import _use_data_dir
-    from trader.ledger import Ledger, LedgerError, safe_url
+    from sentitrade.redact import redact
+    from trader.ledger import Ledger, LedgerError
     from trader.report import ledger_report
 
     settings = _use_data_dir(data_dir)
@@ -146,7 +147,7 @@ def ledger(
     if as_json:
         typer.echo(json.dumps(report, default=str))
         return
-    _print_report(report, safe_url(settings.ledger))
+    _print_report(report, redact(settings.ledger))
 
 
 def _print_report(report: dict, where: str) -> None:

@@ -67,6 +67,8 @@ class Feed(Protocol):
     """A source of events in event-time order. `events()` ends when the feed does (a replay's
     span); a live feed runs until `close()`."""
 
+    feed_lag: float  # seconds the newest delivery ran behind its event time (or its paced schedule)
+
     def events(self) -> Iterator[Event]: ...
 
     def close(self) -> None: ...

@@ -30,7 +30,7 @@ class ReplayFeed:
         self.speed, self.pace_from = speed, pace_from or start
         self.bad_lines = 0
         self.delivered = 0
-        self.lag_s = 0.0  # how far delivery runs behind the paced schedule (the trader's feed lag)
+        self.feed_lag = 0.0  # how far delivery runs behind the paced schedule (the trader's feed lag)
         self._closed = threading.Event()
 
     def events(self) -> Iterator[Event]:
@@ -44,7 +44,7 @@ class ReplayFeed:
                 wait = due - time.monotonic()
                 if wait > 0 and self._closed.wait(wait):
                     return
-                self.lag_s = max(0.0, -wait)
+                self.feed_lag = max(0.0, -wait)
             self.delivered += 1
             yield event
 
