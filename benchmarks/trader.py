@@ -16,7 +16,6 @@ import os
 import resource
 import sys
 import tempfile
-import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -60,19 +59,17 @@ def _run(data: Path, start: datetime, end: datetime, transformer: str | None) ->
 
     settings = Settings()
     trader = build_trader(settings, settings.model_name, TradeOptions(start=start, end=end))
-    began = time.perf_counter()
     try:
         summary = trader.run()
     finally:
         trader.ledger.dispose()
-    seconds = time.perf_counter() - began
-    return {"timings": np.array(trader.round_seconds), "tweets": trader.tweets_in, "seconds": seconds,
+    return {"timings": np.array(trader.round_seconds), "tweets": trader.tweets_in, "seconds": trader.feed_seconds,
             "rounds": summary.rounds, "decisions": summary.decisions}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tweets-per-day", type=int, default=400_000, help="Across the 20 markets.")
+    parser.add_argument("--tweets-per-day", type=int, default=200_000, help="Across the 20 markets (the replay holds at most 500,000 tweets in all).")
     parser.add_argument("--hours", type=float, default=6.0, help="Span traded (after a day of warm-up history).")
     parser.add_argument("--transformer", help="A transformer for a second pass (local model directory).")
     args = parser.parse_args()

@@ -116,7 +116,7 @@ def paper_trade(settings: Settings, console: Console):
 
     console.print("[4/4] paper trader: replaying the held-out days through the trader process (progress below)")
     try:
-        return run_trader(settings, settings.model_name, TradeOptions(feed="replay", speed=0.0, fresh=True), quiet=False)
+        return run_trader(settings, settings.model_name, TradeOptions(feed="replay", speed=0.0, fresh=True))
     except LedgerError as exc:
         raise UserError(str(exc)) from None
 

@@ -5,6 +5,7 @@ The CLI (`sentitrade trade`) and the demo both start the trader here, so the two
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -29,13 +30,15 @@ from trader.metrics import TraderMetrics
 from trader.service import TradeOptions, Trader, TradeSummary, market_infos
 
 __all__ = ["TradeOptions", "TradeSummary", "build_trader", "run_trader"]
+log = logging.getLogger("trader")
 
 
 def run_trader(settings: Settings, model_name: str, options: TradeOptions, *, stop: threading.Event | None = None,
-               metrics_port: int | None = None, quiet: bool = False) -> TradeSummary:
+               metrics_port: int | None = None, show_progress: bool = True) -> TradeSummary:
+    """Run the trader until its feed ends or it is stopped; a replay shows a progress bar on a terminal."""
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True, disable=quiet or options.feed != "replay") as progress:
+                  console=console, transient=True, disable=not show_progress or options.feed != "replay") as progress:
 
         def bar(total: int) -> Callable[[datetime, str], None]:
             task = progress.add_task("replay", total=total)
@@ -49,12 +52,9 @@ def run_trader(settings: Settings, model_name: str, options: TradeOptions, *, st
             trader.ledger.dispose()
             if server is not None:
                 server.shutdown()
-    if not quiet:
-        console.print(
-            f"trader: run {summary.run_id} {summary.status}: {model_name} v{summary.model_version}, {summary.rounds} rounds, "
-            f"{summary.decisions} decisions, {summary.fills} fills, fees {summary.fees:.2f}, PnL {summary.pnl:+.2f} USDC; "
-            f"ledger {redact(settings.ledger)} (`sentitrade ledger`)"
-        )
+    log.info("run %s %s: %s v%s, %d rounds, %d decisions, %d fills, fees %.2f, PnL %+.2f USDC; ledger %s (`sentitrade ledger`)",
+             summary.run_id, summary.status, model_name, summary.model_version, summary.rounds, summary.decisions,
+             summary.fills, summary.fees, summary.pnl, redact(settings.ledger))
     return summary
 
 

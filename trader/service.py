@@ -39,7 +39,8 @@ log = logging.getLogger("trader")
 
 LOOKBACK = timedelta(hours=24, minutes=5)  # the longest window (a day of tweets), and a price before it, for the feed to replay
 PRICE_LOOKBACK = timedelta(hours=4)  # the longest price window (ret_4h): its anchor is the last price at or before it
-SCORE_BATCH = 256  # tweets scored together as they arrive (VADER's per-call overhead amortized)
+SCORE_BATCH = 64
+BARS_BATCH = 2048  # scored tweets added to the bars between rounds once this many wait  # tweets scored together as they arrive (VADER's per-call overhead amortized)
 HOUSEKEEPING_S = 0.5  # wall-clock seconds between looks at the kill file, the registry and the lease
 
 
@@ -104,12 +105,14 @@ class MarketState:
     def __init__(self) -> None:
         self.features = LiveFeatures()
         self.pending: list[dict] = []  # tweets not scored yet
+        self.scored: list[pd.DataFrame] = []  # scored, not in the bars yet
         self.prices: dict[str, deque[tuple[datetime, float]]] = {}
         self.last_tweet_at: dict[str, datetime] = {}
         self.last_price_at: dict[str, datetime] = {}
 
     def add_tweet(self, event: TweetEvent) -> None:
-        """Tweets are scored (and aggregated) in batches as they arrive, so a round handles only the last few."""
+        """Tweets are scored in small batches as they arrive, so a round scores only the last few; the
+        round then adds them all to the bars at once (one statement, whatever the batch count)."""
         self.pending.append(event.row)
         market = event.row["market"]
         self.last_tweet_at[market] = max(event.at, self.last_tweet_at.get(market, event.at))
@@ -118,8 +121,15 @@ class MarketState:
 
     def _score(self) -> None:
         if self.pending:
-            self.features.add_tweets(score_tweets(pd.DataFrame(self.pending)).to_pandas())
+            self.scored.append(score_tweets(pd.DataFrame(self.pending)).to_pandas())
             self.pending = []
+            if sum(map(len, self.scored)) >= BARS_BATCH:  # a backlog (a replay's warm-up day) goes in before the round
+                self._add_bars()
+
+    def _add_bars(self) -> None:
+        if self.scored:
+            self.features.add_tweets(pd.concat(self.scored, ignore_index=True))
+            self.scored = []
 
     def add_price(self, market: str, at: datetime, price: float) -> None:
         self.prices.setdefault(market, deque()).append((at, price))
@@ -128,6 +138,7 @@ class MarketState:
     def features_at(self, t: datetime, markets: list[str]) -> pd.DataFrame:
         """Feature rows at `t` for the markets that have a price by then."""
         self._score()
+        self._add_bars()
         rows = []
         for market, series in self.prices.items():
             while len(series) > 1 and series[1][0] <= t - PRICE_LOOKBACK:
@@ -162,6 +173,7 @@ class Trader:
         self.runners: dict[str, BookRunner] = {}
         self.run_record: Run | None = None
         self.rounds = self.tweets_in = 0
+        self.feed_began = self.feed_seconds = 0.0  # wall clock of the event loop (after start-up), for throughput
         self.round_seconds: deque[RoundTiming] = deque(maxlen=100_000)  # each round's latency, newest last
 
     # --- start-up ---------------------------------------------------------------------------------
@@ -237,7 +249,7 @@ class Trader:
             raise
         grace = timedelta(seconds=self.settings.trader.stream_grace_s if run.feed == "stream" else 0)
         status, reason = "running", "stopped by a signal; the next start continues this run"
-        housekeeping = 0.0
+        housekeeping, self.feed_began = 0.0, time.perf_counter()
         try:
             for event in feed.events():
                 while event.at > next_t + grace and (end is None or next_t < end):
@@ -265,6 +277,7 @@ class Trader:
                     status, reason = "finished", "end of the span"
         finally:
             feed.close()
+            self.feed_seconds = time.perf_counter() - self.feed_began
         if status != "running":
             self.ledger.end_run(run.run_id, status, reason)
         self._say("stop", f"run {run.run_id} {status}: {reason}", next_t - self.cadence)
@@ -317,6 +330,8 @@ class Trader:
         """One decision round at `t`: features once, then every book decides on them; one transaction."""
         began = time.perf_counter()
         rows = self.state.features_at(t, list(self.markets))
+        columns = ["market", "ts", *FEATURE_COLUMNS]
+        records = [dict(zip(columns, values, strict=True)) for values in rows[columns].itertuples(index=False, name=None)]
         featured = time.perf_counter()
         latest = self.state.latest_prices(t)
         parts = []
@@ -325,13 +340,13 @@ class Trader:
             part = BookRound(runner.book_id, model.version)
             if len(rows):
                 p_up = model.predict_proba(rows)
-                for row, p in zip(rows.to_dict("records"), p_up, strict=True):
+                for row, p in zip(records, p_up, strict=True):
                     market = row["market"]
                     step = runner.engine.on_decision(
                         t, market, float(p), int(row["n_tweets_1h"]), float(row["price"]),
                         last_tweet_at=self.state.last_tweet_at.get(market), last_price_at=self.state.last_price_at.get(market),
                     )
-                    part.steps.append((step, {k: row[k] for k in ("market", "ts", *FEATURE_COLUMNS)}))
+                    part.steps.append((step, row))
             part.equity = runner.engine.mark(t, latest)
             part.state = runner.engine.snapshot()
             parts.append(part)

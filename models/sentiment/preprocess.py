@@ -20,7 +20,9 @@ MAX_CHARS = 2_000  # about seven tweets; keeps one pathological post from domina
 def preprocess(text: str) -> str:
     """URLs removed, mentions normalized, emoji turned into words; cashtags and hashtags kept."""
     text = _MENTION.sub("@user", _URL.sub("", text))
-    return emoji.demojize(text, delimiters=(" ", " ")).replace("_", " ").strip()
+    if not text.isascii():  # no emoji in plain ASCII: skip the tokenizer, the costliest step of scoring
+        text = emoji.demojize(text, delimiters=(" ", " "))
+    return text.replace("_", " ").strip()
 
 
 def clean(value) -> str:

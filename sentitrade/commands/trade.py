@@ -96,7 +96,8 @@ def trade(
     for sig in previous:
         signal.signal(sig, on_signal)
     try:
-        summary = run_trader(settings, model_name or settings.model_name, options, stop=stop, metrics_port=metrics_port)
+        summary = run_trader(settings, model_name or settings.model_name, options, stop=stop, metrics_port=metrics_port,
+                             show_progress=log_format is LogFormat.text)
     except (TraderRefused, LedgerError, FileNotFoundError, MissingSetting) as exc:
         raise UserError(str(exc)) from None
     finally:

@@ -62,7 +62,9 @@ class ReplayFeed:
                 except BadRecord:
                     self.bad_lines += 1
                     continue
-                if self.start <= row["created_at"] < self.end:
+                if row["created_at"] >= self.end:
+                    return  # the day files are in created_at order: nothing later is in the span
+                if row["created_at"] >= self.start:
                     yield TweetEvent(row["created_at"], row)
 
     def _prices(self) -> Iterator[PriceEvent]:
