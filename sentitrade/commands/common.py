@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -101,3 +102,14 @@ def _variable(cls: type[BaseSettings], loc: tuple) -> str:
 def _subclasses(cls: type) -> list[type]:
     """Every settings class imported so far: the one that failed is among them."""
     return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
+def utc_moment(text: str | None, option: str) -> datetime | None:
+    """An option's ISO-8601 date or time as an aware UTC datetime (a time without a zone is UTC)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"{option} {text!r} is not a date or time: use e.g. 2026-11-20 or 2026-11-20T14:00:00Z (UTC)") from None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

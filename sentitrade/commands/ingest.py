@@ -13,13 +13,12 @@ import signal
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sentitrade.commands.common import DataDir, UserError, load_settings
+from sentitrade.commands.common import DataDir, UserError, load_settings, utc_moment
 
 YEAR_S = 366 * 86_400  # --duration's bound: a timer of inf seconds overflows and never fires
 MARKETS_JSON_HINT = 'SENTITRADE_X_MARKETS is not valid JSON: set it to {"<market tag>": "<X query>", ...}'
@@ -55,16 +54,6 @@ def _x_errors() -> Iterator[None]:
         raise UserError(str(exc)) from None
     except (tweepy.HTTPException, *TRANSIENT) as exc:
         raise UserError(f"the X API failed after retries: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
-
-
-def _when(text: str | None, option: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UserError(f"{option} {text!r} is not a date or time: use e.g. 2026-11-20 or 2026-11-20T14:00:00Z (UTC)") from None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _landing(data_dir: Path, dead_letter_name: str, source: str, default_market: str = ""):
@@ -137,7 +126,7 @@ def tweets(
         if query or start_time or end_time or since_id is not None or until_id is not None or limit:
             raise UserError("--from lands a file: it takes no --query, --start-time, --end-time, --since-id, --until-id or --limit")
         return _from_file(from_path, market, time_format, data_dir)
-    window_args = dict(since_id=since_id, until_id=until_id, start_time=_when(start_time, "--start-time"), end_time=_when(end_time, "--end-time"))
+    window_args = dict(since_id=since_id, until_id=until_id, start_time=utc_moment(start_time, "--start-time"), end_time=utc_moment(end_time, "--end-time"))
     from connectors.x_api import XSettings
 
     settings = load_settings(XSettings, on_parse_error=MARKETS_JSON_HINT)

@@ -8,14 +8,14 @@ import math
 import shutil
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sentitrade.commands.common import DataDir, UserError
+from sentitrade.commands.common import DataDir, UserError, utc_moment
 
 app = typer.Typer(
     help="The trader: runs until stopped, trading the champion (and shadows) on a replay or the live stream.",
@@ -35,16 +35,6 @@ class ExecutionKind(StrEnum):
 class LogFormat(StrEnum):
     text = "text"
     json = "json"
-
-
-def _moment(text: str | None, option: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UserError(f"{option} {text!r} is not a date or time: use e.g. 2026-11-05 or 2026-11-05T12:00 (UTC)") from None
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 @app.callback()
@@ -83,7 +73,7 @@ def trade(
     from trader.service import TraderRefused
 
     configure_logging(log_format.value)
-    options = TradeOptions(feed.value, execution.value, _moment(start, "--start"), _moment(end, "--end"), speed, fresh)
+    options = TradeOptions(feed.value, execution.value, _naive(utc_moment(start, "--start")), _naive(utc_moment(end, "--end")), speed, fresh)
     stop = threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
@@ -180,6 +170,11 @@ def _print_report(report: dict, where: str) -> None:
     console.print(f"open orders: {len(report['open_orders'])}; champion fills: {len(report['fills'])}")
     for event in report["events"]:
         console.print(f"  {_short(event['at'])}  {event['kind']:>8}  {event['message']}")
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    """UTC without a zone: the trader's clock, like the lake's timestamps."""
+    return moment.replace(tzinfo=None) if moment else None
 
 
 def _short(moment: str | None) -> str:
