@@ -38,6 +38,7 @@ test: install-test
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/sentiment.py
+	$(BIN)/python benchmarks/trader.py
 
 validate: install
 	SENTITRADE_DATA_DIR=$(DATA_DIR) $(BIN)/dagster definitions validate -w workspace.yaml
