@@ -64,10 +64,11 @@ def _ledger(data) -> sa.Engine:
 def test_paper_trader_used_the_champion_and_filled(signal_run):
     data, report = signal_run
     with _ledger(data).connect() as con:
-        run = con.execute(sa.text("select run_id, model_version, mode from runs")).one()
+        run = con.execute(sa.text("select run_id, feed, execution, status from runs")).one()
+        versions = con.execute(sa.text("select distinct model_version from decisions where run_id = :r"), {"r": run.run_id}).scalars().all()
         fills = con.execute(sa.text("select count(*) from fills where run_id = :r"), {"r": run.run_id}).scalar()
-    assert run.mode == "paper"
-    assert run.model_version == report["champion_version"]
+    assert (run.feed, run.execution, run.status) == ("replay", "paper", "finished")
+    assert versions == [report["champion_version"]]
     assert fills == report["fills"] >= 1
 
 
