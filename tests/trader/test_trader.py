@@ -169,7 +169,7 @@ def test_sigkill_at_random_points_leaves_whole_rounds_and_the_clean_runs_positio
     the ledger holds whole rounds only, one run, and exactly the fills and positions of a clean run."""
     import random
 
-    span = span_args(holdout_start, 4)
+    span = span_args(holdout_start, 24)  # long enough that no killed start reaches its end (the last one runs at full speed)
     clean_dir = tmp_path / "clean"
     shutil.copytree(trade_dir, clean_dir)
     clean = run_cli("trade", "--data-dir", str(clean_dir), *span)
@@ -177,13 +177,15 @@ def test_sigkill_at_random_points_leaves_whole_rounds_and_the_clean_runs_positio
     chance = random.Random(20261201)
     kills = 0
     for _ in range(20):
-        trader = start_trader(trade_dir, *span, "--speed", "2400")
+        trader = start_trader(trade_dir, *span, "--speed", "600")  # two rounds a second once started
         try:
             trader.wait(timeout=chance.uniform(2.0, 9.0))
         except subprocess.TimeoutExpired:
             trader.send_signal(signal.SIGKILL)
             kills += 1
-        trader.communicate(timeout=60)
+        out, err = trader.communicate(timeout=60)
+        assert trader.returncode in (0, -signal.SIGKILL), err[-2000:]
+        assert "finished" not in out, "a killed start ran to the end of the span: make the span longer"
         whole = scalar(trade_dir, "select count(*) from (select ts from equity group by ts having count(*) != "
                                   "(select count(*) from books where role = 'champion'))")
         assert not whole, "a round without its equity mark: half-written"
@@ -191,7 +193,7 @@ def test_sigkill_at_random_points_leaves_whole_rounds_and_the_clean_runs_positio
     assert final.returncode == 0, final.stderr[-2000:]
     assert kills >= 15
     assert scalar(trade_dir, "select count(*) from runs") == 1 and scalar(trade_dir, "select status from runs") == "finished"
-    assert _rounds(trade_dir) == _rounds(clean_dir) == 4 * 12
+    assert _rounds(trade_dir) == _rounds(clean_dir) == 24 * 12
     assert _fills(trade_dir) == _fills(clean_dir) and len(_fills(clean_dir)) >= 1
     report = lambda d: json.loads(run_cli("ledger", "--json", "--data-dir", str(d)).stdout)  # noqa: E731
     assert report(trade_dir)["positions"] == report(clean_dir)["positions"]
