@@ -8,7 +8,7 @@ Its whole state is one JSON-serializable `snapshot()`, so the trader can restart
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Protocol
@@ -38,6 +38,11 @@ class MarketInfo:
     def from_row(cls, row: Mapping) -> "MarketInfo":
         """From a row of the lake's `markets` table (extra columns ignored)."""
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+    @classmethod
+    def by_name(cls, rows: Iterable[Mapping]) -> dict[str, "MarketInfo"]:
+        """Markets keyed by name, from rows of the `markets` table (or parsed Gamma markets)."""
+        return {row["market"]: cls.from_row(row) for row in rows}
 
     def token_id(self, token: Token) -> str:
         return self.yes_token_id if token == "YES" else self.no_token_id

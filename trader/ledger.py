@@ -246,17 +246,26 @@ class Ledger:
         self.engine.dispose()
 
 
-def _trades(rows: dict, where: dict, new_orders: list[Order], new_fills: list[Fill]) -> None:
-    """Orders with the fill each got (the engine appends a fill right after its order), linked by id."""
-    pending = list(new_fills)
+def order_outcomes(new_orders: list[Order], new_fills: list[Fill]) -> list[tuple[Order, Fill | None, str]]:
+    """Each order with the fill it got (the engine appends a fill right after its order) and its
+    status: filled, partial or unfilled."""
+    pending, outcomes = list(new_fills), []
     for order in new_orders:
-        order_id = f"paper-{uuid.uuid4().hex}"
         fill = next((f for f in pending if (f.token_id, f.side, f.ts) == (order.token_id, order.side, order.ts)), None)
-        status = "unfilled" if fill is None else "filled" if fill.shares >= order.shares - 1e-9 else "partial"
-        common = dict(**where, ts=order.ts, market=order.market, order_id=order_id, token=order.token, token_id=order.token_id, side=order.side)
-        rows[orders].append(dict(**common, shares=order.shares, limit_price=order.limit_price, status=status, reason=order.reason))
         if fill is not None:
             pending.remove(fill)
+        status = "unfilled" if fill is None else "filled" if fill.shares >= order.shares - 1e-9 else "partial"
+        outcomes.append((order, fill, status))
+    return outcomes
+
+
+def _trades(rows: dict, where: dict, new_orders: list[Order], new_fills: list[Fill]) -> None:
+    """Orders and their fills as ledger rows, linked by the order's id."""
+    for order, fill, status in order_outcomes(new_orders, new_fills):
+        common = dict(**where, ts=order.ts, market=order.market, order_id=f"paper-{uuid.uuid4().hex}", token=order.token,
+                      token_id=order.token_id, side=order.side)
+        rows[orders].append(dict(**common, shares=order.shares, limit_price=order.limit_price, status=status, reason=order.reason))
+        if fill is not None:
             rows[fills].append(dict(**common, shares=fill.shares, price=fill.price, fee=fill.fee))
 
 

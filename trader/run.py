@@ -18,16 +18,17 @@ from connectors.polymarket import PolymarketSettings
 from connectors.replay import ReplaySource
 from connectors.x_api import XSettings
 from models import registry
+from models.engine import MarketInfo
 from models.ingest import parse_gamma_market
 from models.ingest.landing import landing_into, newest_stored_id
+from sentitrade.redact import redact
 from sentitrade.settings import Settings
 from trader.feeds.events import Feed
 from trader.feeds.replay import ReplayFeed
-from sentitrade.redact import redact
 from trader.ledger import Ledger
 from trader.lifecycle import ModelLifecycle
 from trader.metrics import TraderMetrics
-from trader.service import TradeOptions, Trader, TradeSummary, market_infos
+from trader.service import TradeOptions, Trader, TradeSummary
 
 __all__ = ["TradeOptions", "TradeSummary", "build_trader", "run_trader"]
 log = logging.getLogger("trader")
@@ -72,11 +73,11 @@ def build_trader(settings: Settings, model_name: str, options: TradeOptions, *, 
 def _markets(settings: Settings, feed: str) -> dict:
     """The replay's own markets; live, the tracked markets the `markets` asset landed in the lake."""
     if feed == "replay":
-        return market_infos([parse_gamma_market(raw) for raw in ReplaySource(settings.replay_dir).gamma_markets()])
+        return MarketInfo.by_name(parse_gamma_market(raw) for raw in ReplaySource(settings.replay_dir).gamma_markets())
     lake = Lake(settings.lake_dir)
     if not lake.exists("markets"):
         raise FileNotFoundError("no tracked markets in the lake: materialize the `markets` asset (or `sentitrade demo`) first")
-    return market_infos(lake.read("markets").to_pylist())
+    return MarketInfo.by_name(lake.read("markets").to_pylist())
 
 
 def _feed_opener(settings: Settings, options: TradeOptions, markets: dict) -> Callable[[datetime, datetime | None, datetime], Feed]:

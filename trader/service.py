@@ -16,10 +16,10 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import NamedTuple
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -31,7 +31,7 @@ from sentitrade.settings import Settings
 from trader.execution import Execution, OrderBooks, build_execution
 from trader.feeds.events import BookEvent, Event, Feed, PriceEvent, TickSizeEvent, TweetEvent
 from trader.kill import read_kill
-from trader.ledger import BookRound, Ledger, Run
+from trader.ledger import BookRound, Ledger, Run, order_outcomes
 from trader.lifecycle import ModelLifecycle
 from trader.metrics import TraderMetrics
 
@@ -39,8 +39,8 @@ log = logging.getLogger("trader")
 
 LOOKBACK = timedelta(hours=24, minutes=5)  # the longest window (a day of tweets), and a price before it, for the feed to replay
 PRICE_LOOKBACK = timedelta(hours=4)  # the longest price window (ret_4h): its anchor is the last price at or before it
-SCORE_BATCH = 64
-BARS_BATCH = 2048  # scored tweets added to the bars between rounds once this many wait  # tweets scored together as they arrive (VADER's per-call overhead amortized)
+SCORE_BATCH = 64  # tweets scored together as they arrive (VADER's per-call overhead amortized)
+BARS_BATCH = 2048  # scored tweets added to the bars between rounds once this many wait
 HOUSEKEEPING_S = 0.5  # wall-clock seconds between looks at the kill file, the registry and the lease
 
 
@@ -69,7 +69,6 @@ class TradeSummary:
     fees: float
     starting_cash: float
     final_equity: float
-    resumed_from: datetime | None
 
     @property
     def pnl(self) -> float:
@@ -96,6 +95,12 @@ class BookRunner:
     @property
     def model(self) -> ChampionModel:
         return self._model()
+
+    @property
+    def equity(self) -> float:
+        """The last marked equity; before this process's first mark, the (restored) book at its last mids."""
+        engine = self.engine
+        return engine.equity_curve[-1][1] if engine.equity_curve else engine.portfolio.equity(engine.mids)
 
 
 class MarketState:
@@ -250,13 +255,16 @@ class Trader:
         grace = timedelta(seconds=self.settings.trader.stream_grace_s if run.feed == "stream" else 0)
         status, reason = "running", "stopped by a signal; the next start continues this run"
         housekeeping, self.feed_began = 0.0, time.perf_counter()
+        def round_at(t: datetime) -> datetime:
+            self._round(t)
+            if advance:
+                advance(t, self._status_line())
+            return t + self.cadence
+
         try:
             for event in feed.events():
                 while event.at > next_t + grace and (end is None or next_t < end):
-                    self._round(next_t)
-                    if advance:
-                        advance(next_t, self._status_line())
-                    next_t += self.cadence
+                    next_t = round_at(next_t)
                 self._apply(event)
                 if time.monotonic() >= housekeeping:
                     housekeeping = time.monotonic() + HOUSEKEEPING_S
@@ -269,10 +277,7 @@ class Trader:
                 self.metrics.feed_lag.set(feed.feed_lag)
             else:
                 while end is not None and next_t < end and not self.stop.is_set():
-                    self._round(next_t)
-                    if advance:
-                        advance(next_t, self._status_line())
-                    next_t += self.cadence
+                    next_t = round_at(next_t)
                 if end is not None and next_t >= end:
                     status, reason = "finished", "end of the span"
         finally:
@@ -281,7 +286,7 @@ class Trader:
         if status != "running":
             self.ledger.end_run(run.run_id, status, reason)
         self._say("stop", f"run {run.run_id} {status}: {reason}", next_t - self.cadence)
-        return self._summary(run, status, resumed)
+        return self._summary(run, status)
 
     def _apply(self, event: Event) -> None:
         if isinstance(event, TweetEvent):
@@ -368,9 +373,7 @@ class Trader:
         for step, _ in part.steps:
             runner.decisions += 1
             self.metrics.decisions.labels(label).inc()
-            filled = {(f.token_id, f.side) for f in step.fills}
-            for order in step.orders:
-                status = "filled" if (order.token_id, order.side) in filled else "unfilled"
+            for _order, _fill, status in order_outcomes(step.orders, step.fills):
                 self.metrics.orders.labels(label, status).inc()
                 if status == "unfilled":
                     self.metrics.rejects.labels(label).inc()
@@ -384,14 +387,11 @@ class Trader:
             self.metrics.exposure.labels(label, market).set(position.shares * token_mid(position.token, engine.mids.get(market, math.nan)))
 
     def _status_line(self, t: datetime | None = None) -> str:
-        champion = self.runners[CHAMPION]
-        engine = champion.engine
-        exposure = sum(p.shares * token_mid(p.token, engine.mids.get(m, math.nan)) for m, p in engine.portfolio.positions.items())
-        equity = engine.equity_curve[-1][1] if engine.equity_curve else self.settings.risk.starting_cash
-        shadows = ", ".join(
-            f"{r.label} {r.engine.equity_curve[-1][1] - self.settings.risk.starting_cash:+.2f}"
-            for key, r in self.runners.items() if key != CHAMPION and r.engine.equity_curve
-        )
+        cash = self.settings.risk.starting_cash
+        engine = self.runners[CHAMPION].engine
+        exposure = engine.portfolio.exposure(engine.mids)
+        equity = self.runners[CHAMPION].equity
+        shadows = ", ".join(f"{r.label} {r.equity - cash:+.2f}" for key, r in self.runners.items() if key != CHAMPION and r.engine.equity_curve)
         when = f"{t:%Y-%m-%d %H:%M} " if t else ""
         return (f"{when}v{self.lifecycle.champion.version}: {len(engine.portfolio.positions)}/{len(self.markets)} markets held, "
                 f"exposure {exposure:.2f}, PnL {equity - self.settings.risk.starting_cash:+.2f} USDC" + (f"; shadows {shadows}" if shadows else ""))
@@ -422,13 +422,8 @@ class Trader:
         log.warning(message) if kind in ("kill", "model") else log.info(message)
         self.ledger.event(self.run_record.run_id, kind, message, t)
 
-    def _summary(self, run: Run, status: str, resumed: datetime | None) -> TradeSummary:
-        champion = self.runners[CHAMPION]
-        engine = champion.engine
-        final = engine.equity_curve[-1][1] if engine.equity_curve else engine.portfolio.equity(engine.mids)
+    def _summary(self, run: Run, status: str) -> TradeSummary:
+        champion, cash = self.runners[CHAMPION], self.settings.risk.starting_cash
         return TradeSummary(run.run_id, status, self.lifecycle.champion.version, self.rounds, champion.decisions, champion.fills,
-                            champion.fees, self.settings.risk.starting_cash, final, resumed)
+                            champion.fees, cash, champion.equity)
 
-
-def market_infos(rows: list[Mapping]) -> dict[str, MarketInfo]:
-    return {row["market"]: MarketInfo.from_row(row) for row in rows}

@@ -32,7 +32,7 @@ def label_horizon() -> timedelta:
 
 
 def market_infos(lake: LakeResource) -> dict[str, MarketInfo]:
-    return {row["market"]: MarketInfo.from_row(row) for row in lake.get().read("markets").to_pylist()}
+    return MarketInfo.by_name(lake.get().read("markets").to_pylist())
 
 
 def _model_asset(kind: str):

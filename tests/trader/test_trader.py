@@ -14,6 +14,7 @@ import urllib.request
 import duckdb
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from mlflow import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -45,7 +46,7 @@ def _decisions(data, run_id: str | None = None) -> pd.DataFrame:
 
 def _fills(data) -> list[tuple]:
     with ledger_engine(data).connect() as con:
-        rows = con.execute(__import__("sqlalchemy").text(
+        rows = con.execute(sa.text(
             "select f.ts, f.market, f.token, f.side, f.shares, f.price, f.fee from fills f join books b on b.book_id = f.book_id "
             "where b.role = 'champion' order by f.ts, f.id")).all()
     return [tuple(r) for r in rows]
