@@ -13,13 +13,16 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from itertools import islice
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from polymarket import PublicClient
+from polymarket import PublicClient, SecureClient
 from polymarket.environments import PRODUCTION, Environment, _create_environment
 from polymarket.errors import RateLimitError, RequestRejectedError, TransportError, UnexpectedResponseError
 from polymarket.models import Market, OrderBook
+from polymarket.models.clob.orders import SignedOrder
 from polymarket.pagination import Paginator
+from eth_account import Account
+from eth_account.messages import _hash_eip191_message, encode_typed_data
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -28,7 +31,11 @@ from models.ingest.markets import MarketBatch, binary_markets
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PROTOCOLS = ("v1", "v2")  # Gamma lists only v1 markets unless asked for both
-SERVICE_URLS = ("gamma_url", "clob_url", "data_url", "clob_market_ws_url")
+# Every service the SDK may reach while the trader runs: each is overridable, so a rehearsal against a
+# local exchange (`sentitrade sandbox`) never reaches production by accident.
+SERVICE_URLS = ("gamma_url", "clob_url", "data_url", "clob_market_ws_url", "clob_user_ws_url", "relayer_url", "rpc_url")
+# The SDK's names for the wallet kinds, by the signature type each signs with.
+SIGNATURE_TYPES = {"eoa": "EOA", "poly-proxy": "POLY_PROXY", "gnosis-safe": "GNOSIS_SAFE", "deposit-wallet": "DEPOSIT_WALLET"}
 
 
 class PolymarketSettings(BaseSettings):
@@ -40,6 +47,9 @@ class PolymarketSettings(BaseSettings):
     clob_url: str | None = Field(None, description="CLOB API base URL (order books); default: production.")
     data_url: str | None = Field(None, description="Data API base URL (price history); default: production.")
     clob_market_ws_url: str | None = Field(None, description="CLOB market WebSocket URL (the live feed's books and prices); default: production.")
+    clob_user_ws_url: str | None = Field(None, description="CLOB user WebSocket URL (the account's order and trade updates); default: production.")
+    relayer_url: str | None = Field(None, description="Relayer URL the SDK asks about deposit and proxy wallets; default: production.")
+    rpc_url: str | None = Field(None, description="Polygon JSON-RPC URL the SDK reads on-chain state from; default: the SDK's public one.")
     tracked_slugs: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Markets to track, by Gamma slug, comma-separated.")
     tracked_keywords: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Also track the open markets of events whose title has one of these words, comma-separated.")
     fidelity_minutes: int = Field(5, ge=1, le=1440, description="Width of a price-history bucket, in minutes.")
@@ -47,7 +57,10 @@ class PolymarketSettings(BaseSettings):
     max_retries: int = Field(4, ge=0, description="Retries of a request answered 429 or 5xx, or cut off.")
     backoff_seconds: float = Field(1.0, ge=0, description="First wait when no Retry-After is sent; doubles on each retry.")
     max_gap_minutes: float = Field(60.0, gt=0, description="A longer hole in a token's landed price series is warned about.")
-    private_key: SecretStr | None = Field(None, description="Wallet private key, for live trading only; never printed or logged.")
+    private_key: SecretStr | None = Field(None, description="Signer's private key, for dry-run and live trading only; never printed or logged.")
+    wallet: str | None = Field(None, description="Funder address: the wallet that holds the collateral and the shares; default: the signer's own address (an EOA).")
+    signature_type: Literal["eoa", "poly-proxy", "gnosis-safe", "deposit-wallet"] = Field(
+        "eoa", description="How orders are signed for the funder (0 EOA, 1 Polymarket proxy, 2 Gnosis Safe, 3 deposit wallet); must match the wallet.")
 
     @field_validator("tracked_slugs", "tracked_keywords", mode="before")
     @classmethod
@@ -66,6 +79,58 @@ def sdk_environment(settings: PolymarketSettings) -> Environment:
     if not overrides:
         return PRODUCTION
     return _create_environment(name="sentitrade-override", config=dataclasses.replace(PRODUCTION._config, **overrides))
+
+
+def secure_client(settings: PolymarketSettings) -> SecureClient:
+    """An authenticated SDK client for the settings' signer and funder, on the settings' environment.
+
+    The funder defaults to the signer's own address, so the SDK signs as an EOA and asks no relayer
+    about deposit wallets. The SDK classifies the wallet itself; a signature type that disagrees with
+    it is refused here, before any order is built.
+    """
+    if settings.private_key is None:
+        raise ValueError("SENTITRADE_POLYMARKET_PRIVATE_KEY is not set: dry-run and live trading sign orders with it")
+    key = settings.private_key.get_secret_value()
+    try:
+        signer = Account.from_key(key).address
+    except (ValueError, TypeError):
+        raise ValueError("SENTITRADE_POLYMARKET_PRIVATE_KEY is not a valid private key (expected 0x and 64 hex digits)") from None
+    client = SecureClient.create(private_key=key, wallet=settings.wallet or signer, environment=sdk_environment(settings))
+    wanted = SIGNATURE_TYPES[settings.signature_type]
+    if client.wallet_type != wanted:
+        client.close()
+        raise ValueError(f"SENTITRADE_POLYMARKET_SIGNATURE_TYPE is {settings.signature_type}, but the SDK classifies wallet "
+                         f"{client.wallet} (signer {signer}) as {client.wallet_type}: set the matching type or wallet")
+    return client
+
+
+def order_id(order: SignedOrder, *, neg_risk: bool, environment: Environment = PRODUCTION) -> str:
+    """The exchange's id of a signed order, its EIP-712 digest: known before the order is posted, so the
+    ledger can record an intent under the very id the exchange will answer with (or be asked about).
+
+    Orders sign against the V2 CTF exchange (or its neg-risk twin) on the environment's chain; V2
+    position ids (Exchange V3) are not traded here.
+    """
+    config = environment._config
+    typed = {
+        "types": {"EIP712Domain": _DOMAIN_FIELDS, "Order": _ORDER_FIELDS},
+        "primaryType": "Order",
+        "domain": {"name": "Polymarket CTF Exchange", "version": "2", "chainId": config.chain_id,
+                   "verifyingContract": config.neg_risk_exchange if neg_risk else config.standard_exchange},
+        "message": {"salt": order.salt, "maker": order.maker, "signer": order.signer, "tokenId": int(order.token_id),
+                    "makerAmount": order.maker_amount, "takerAmount": order.taker_amount, "side": 0 if order.side == "BUY" else 1,
+                    "signatureType": order.signature_type, "timestamp": order.timestamp, "metadata": order.metadata,
+                    "builder": order.builder},
+    }
+    return "0x" + _hash_eip191_message(encode_typed_data(full_message=typed)).hex()
+
+
+_DOMAIN_FIELDS = [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                  {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}]
+_ORDER_FIELDS = [{"name": name, "type": kind} for name, kind in (
+    ("salt", "uint256"), ("maker", "address"), ("signer", "address"), ("tokenId", "uint256"), ("makerAmount", "uint256"),
+    ("takerAmount", "uint256"), ("side", "uint8"), ("signatureType", "uint8"), ("timestamp", "uint256"),
+    ("metadata", "bytes32"), ("builder", "bytes32"))]
 
 
 class PolymarketApiError(RuntimeError):

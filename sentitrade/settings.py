@@ -148,6 +148,10 @@ class TraderSettings(BaseSettings):
     on_kill: Literal["flatten", "freeze"] = Field("flatten", description="On the kill file: sell every position, or keep them as they are.")
     lease_ttl_s: float = Field(30.0, ge=5, description="A trader that stops renewing its ledger lease this long loses it.")
     stream_grace_s: float = Field(2.0, ge=0, description="Live: decide this long after a decision time, for tweets still in flight.")
+    price_protection: float = Field(
+        0.03, gt=0, lt=1, description="Signed orders: never pay more (sell for less) than the decision's price by this much; the book beyond it declines the order."
+    )
+    order_type: Literal["FAK", "FOK"] = Field("FAK", description="Signed marketable orders: FAK fills what the book has and cancels the rest; FOK all or nothing.")
 
     @field_validator("shadow_aliases", mode="before")
     @classmethod

@@ -59,6 +59,7 @@ class BookRound:
     fills: list[Fill] = field(default_factory=list)
     equity: float | None = None
     state: dict | None = None
+    journaled: bool = False  # its orders and fills are in the ledger already (signed orders: `trader.journal`)
 
 
 @dataclass(frozen=True)
@@ -229,8 +230,10 @@ class Ledger:
                     **where, ts=d.ts, market=d.market, p_up=float(d.p_up), n_tweets=int(d.n_tweets), mid_yes=float(d.mid_yes),
                     signal=str(d.signal), target_token=d.target_token, reason=d.reason, features=json.dumps(features, default=str),
                 ))
-                _trades(rows, where, step.orders, step.fills)
-            _trades(rows, where, part.orders, part.fills)
+                if not part.journaled:
+                    _trades(rows, where, step.orders, step.fills)
+            if not part.journaled:
+                _trades(rows, where, part.orders, part.fills)
             if part.equity is not None:
                 rows[equity].append(dict(**where, ts=ts, equity=float(part.equity)))
         with self.engine.begin() as con:

@@ -1,8 +1,10 @@
 """What the ledger says: runs, books (champion and shadows), positions, orders, fills, PnL per version.
 
 `sentitrade ledger` prints this as tables, or with `--json` as one object whose `positions`
-({token_id: shares}, non-zero only) and `fills` ([{order_id, token_id, side, shares, price, ...}])
-are the champion book's of the chosen run: the contract later tools read.
+({token_id: shares}, non-zero only) and `fills` ([{order_id, trade_id, status, token_id, side, shares,
+price, ...}]) are the champion book's of the chosen run: the contract later tools read. A live run's
+fills are the exchange's trades; one that failed on chain is listed with status `failed` and counts
+for no position. `orders` counts the run's orders by status (declined, rejected, unknown, ...).
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ def ledger_report(ledger: Ledger, run_id: str | None = None, recent_events: int 
     with ledger.engine.connect() as con:
         all_runs = [dict(r) for r in con.execute(sa.select(runs).order_by(runs.c.started_at.desc())).mappings()]
         if not all_runs:
-            return {"runs": [], "run": None, "books": [], "positions": {}, "open_orders": [], "fills": [], "events": []}
+            return {"runs": [], "run": None, "books": [], "positions": {}, "orders": {}, "open_orders": [], "fills": [], "events": []}
         chosen = next((r for r in all_runs if r["run_id"] == run_id), None) if run_id else all_runs[0]
         if chosen is None:
             raise LookupError(f"no run {run_id!r} in the ledger; `sentitrade ledger` lists them")
         rid = chosen["run_id"]
         book_rows = [dict(b) for b in con.execute(sa.select(books).where(books.c.run_id == rid).order_by(books.c.role, books.c.book_id)).mappings()]
         fill_rows = [dict(f) for f in con.execute(sa.select(fills).where(fills.c.run_id == rid).order_by(fills.c.id)).mappings()]
-        open_rows = [dict(o) for o in con.execute(sa.select(orders).where(orders.c.run_id == rid, orders.c.status == "open")).mappings()]
+        open_rows = [dict(o) for o in con.execute(sa.select(orders).where(orders.c.run_id == rid, orders.c.status == "live")).mappings()]
+        order_counts = dict(con.execute(sa.select(orders.c.status, sa.func.count()).where(orders.c.run_id == rid).group_by(orders.c.status)).all())
         marks = con.execute(sa.select(equity.c.book_id, equity.c.model_version, equity.c.equity)
                             .where(equity.c.run_id == rid).order_by(equity.c.book_id, equity.c.ts)).all()
         counts = con.execute(sa.select(decisions.c.book_id, decisions.c.model_version, sa.func.count())
@@ -37,8 +40,10 @@ def ledger_report(ledger: Ledger, run_id: str | None = None, recent_events: int 
         "run": _run_summary(chosen),
         "books": [_book_summary(b, fill_rows, marks, counts) for b in book_rows],
         "positions": _positions([f for f in fill_rows if f["book_id"].endswith(":champion")]),
+        "orders": order_counts,
         "open_orders": [_trade(o) | {"limit_price": o["limit_price"]} for o in open_rows],
-        "fills": [_trade(f) | {"price": f["price"], "fee": f["fee"]} for f in fill_rows if f["book_id"].endswith(":champion")],
+        "fills": [_trade(f) | {"trade_id": f["trade_id"], "status": f["status"], "price": f["price"], "fee": f["fee"]}
+                  for f in fill_rows if f["book_id"].endswith(":champion")],
         "events": [{"at": str(e["at"]), "event_ts": str(e["event_ts"]) if e["event_ts"] else None, "kind": e["kind"], "message": e["message"]}
                    for e in reversed(recent)],
     }
@@ -51,6 +56,8 @@ def _run_summary(row: dict) -> dict:
 def _positions(fill_rows: list[dict]) -> dict[str, float]:
     held: dict[str, float] = defaultdict(float)
     for f in fill_rows:
+        if f["status"] == "failed":
+            continue
         held[f["token_id"]] += f["shares"] if f["side"] == "BUY" else -f["shares"]
     return {token: round(shares, 6) for token, shares in held.items() if abs(shares) > 1e-9}
 
@@ -74,7 +81,7 @@ def _book_summary(book: dict, fill_rows: list[dict], marks, counts) -> dict:
     return {
         "book_id": book["book_id"], "role": book["role"], "alias": book["alias"], "model_version": book["model_version"],
         "starting_cash": book["starting_cash"], "equity": last, "pnl": last - book["starting_cash"],
-        "fills": len(mine), "fees": sum(f["fee"] for f in mine), "positions": _positions(mine),
+        "fills": len(mine), "fees": sum(f["fee"] for f in mine if f["status"] != "failed"), "positions": _positions(mine),
         "holdings": {f"{names[token][0]} {names[token][1]}": shares for token, shares in _positions(mine).items()},
         "by_version": {v: {**s, "pnl": round(s["pnl"], 6)} for v, s in sorted(by_version.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0)},
     }

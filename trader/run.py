@@ -10,11 +10,12 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from polymarket.errors import PolymarketError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from connectors.lake import Lake
-from connectors.polymarket import PolymarketSettings
+from connectors.polymarket import SERVICE_URLS, PolymarketSettings, secure_client
 from connectors.replay import ReplaySource
 from connectors.x_api import XSettings
 from models import registry
@@ -24,11 +25,14 @@ from models.ingest.landing import landing_into, newest_stored_id
 from sentitrade.redact import redact
 from sentitrade.settings import Settings
 from trader.feeds.events import Feed
+from trader.execution import Execution
 from trader.feeds.replay import ReplayFeed
+from trader.journal import OrderJournal
 from trader.ledger import Ledger
 from trader.lifecycle import ModelLifecycle
+from trader.live import SignedExecution
 from trader.metrics import TraderMetrics
-from trader.service import TradeOptions, Trader, TradeSummary
+from trader.service import TradeOptions, Trader, TraderRefused, TradeSummary
 
 __all__ = ["TradeOptions", "TradeSummary", "build_trader", "run_trader"]
 log = logging.getLogger("trader")
@@ -67,7 +71,47 @@ def build_trader(settings: Settings, model_name: str, options: TradeOptions, *, 
     lifecycle = ModelLifecycle(model_name, settings.trader.shadow_aliases, settings.trader.model_poll_s)
     markets = _markets(settings, options.feed)
     return Trader(settings, options, ledger, lifecycle, markets, _feed_opener(settings, options, markets),
-                  metrics=TraderMetrics(), stop=stop, progress=progress)
+                  metrics=TraderMetrics(), stop=stop, progress=progress, execution=_signed_execution(settings, options, ledger, markets))
+
+
+def _signed_execution(settings: Settings, options: TradeOptions, ledger: Ledger, markets: dict) -> Execution | None:
+    """dry-run and live: the SDK's authenticated client on the configured environment (None for paper)."""
+    if options.execution == "paper":
+        return None
+    polymarket = PolymarketSettings()
+    try:
+        client = secure_client(polymarket)
+    except ValueError as exc:
+        raise TraderRefused(f"--execution {options.execution}: {exc}") from None
+    except PolymarketError as exc:
+        where = polymarket.clob_url or "the production CLOB"
+        raise TraderRefused(f"--execution {options.execution}: could not authenticate with {where} "
+                            f"({type(exc).__name__}: {redact(' '.join(str(exc).split()))[:200]}); check SENTITRADE_POLYMARKET_CLOB_URL") from None
+    live = options.execution == "live"
+    execution = SignedExecution(client, OrderJournal(ledger), markets, post=live,
+                                price_protection=settings.trader.price_protection, order_type=settings.trader.order_type)
+    _banner(settings, polymarket, client, markets, live)
+    return execution
+
+
+def _banner(settings: Settings, polymarket: PolymarketSettings, client, markets: dict, live: bool) -> None:
+    """Said loudly at start: whose money, where, on what, within which limits, and how to stop it."""
+    risk, trader = settings.risk, settings.trader
+    urls = client.environment._config
+    where = ", ".join(f"{name.removesuffix('_url')} {getattr(urls, name)}" for name in SERVICE_URLS if getattr(polymarket, name))
+    lines = [
+        ("LIVE TRADING: orders are signed and POSTED, with real money" if live else "DRY RUN: orders are signed and recorded, none is posted"),
+        f"wallet {client.wallet} ({client.wallet_type}), signer {client.signer}",
+        f"exchange {urls.clob_url}" + (f" (overridden: {where})" if where else " (production)"),
+        f"markets ({len(markets)}): {', '.join(sorted(markets))}",
+        f"limits: bankroll {risk.starting_cash:g} USDC, {risk.max_position_fraction:.0%} of equity per market, "
+        f"{risk.max_total_exposure:.0%} in all, halt at {risk.max_drawdown:.0%} drawdown, daily loss stop "
+        f"{risk.daily_loss_limit:.0%}, price protection {trader.price_protection:g}, {trader.order_type} orders",
+        f"stop: Ctrl-C or SIGTERM (after the current round), or `sentitrade trade kill --data-dir {settings.data_dir}` "
+        f"({trader.on_kill} every position and end the run)",
+    ]
+    width = max(map(len, lines))
+    log.warning("\n%s\n%s\n%s", "=" * width, "\n".join(lines), "=" * width)
 
 
 def _markets(settings: Settings, feed: str) -> dict:

@@ -88,9 +88,24 @@ orders = sa.Table(
     *_step_columns(),
     *_trade_columns(),
     sa.Column("limit_price", sa.Float, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # filled | partial | unfilled | cancelled
+    sa.Column("status", sa.String(16), nullable=False),  # see ORDER_STATUSES
     sa.Column("reason", sa.Text),
+    sa.Column("order_type", sa.String(4)),  # FAK | FOK | GTC | GTD (signed orders only)
+    sa.Column("signed", sa.Text),  # JSON: the signed order as built, before it was sent
+    sa.Column("error", sa.Text),  # the exchange's refusal, or why the outcome is unknown
+    sa.Column("updated_at", sa.DateTime),
+    sa.UniqueConstraint("order_id", name="uq_orders_order_id"),
 )
+
+# An order's life. Paper orders are born final (filled, partial, unfilled). A live order the trader
+# chose not to sign is `declined` (price protection, balance, an earlier order unresolved). A signed order is an
+# `intent` (written, with its exchange id, before anything is sent), then `dry-run` (never sent), or
+# `rejected` (the exchange refused it: final, never re-sent), or `unknown` (a timeout, a 5xx or a lost
+# connection: resolved by asking the exchange before anything else is sent for its market), or
+# `unsent` (the exchange never saw it), or accepted: `filled`, `partial`, `unfilled`, `live` (resting),
+# `cancelled`.
+ORDER_STATUSES = ("filled", "partial", "unfilled", "declined", "intent", "dry-run", "rejected", "unknown", "unsent", "live", "cancelled")
+UNRESOLVED = ("intent", "unknown")
 
 fills = sa.Table(
     "fills",
@@ -99,7 +114,14 @@ fills = sa.Table(
     *_trade_columns(),
     sa.Column("price", sa.Float, nullable=False),
     sa.Column("fee", sa.Float, nullable=False),
+    sa.Column("trade_id", sa.String(100)),  # the exchange's trade (live); None for paper and dry-run fills
+    sa.Column("status", sa.String(16), nullable=False, server_default="paper"),  # see FILL_STATUSES
+    sa.UniqueConstraint("trade_id", name="uq_fills_trade_id"),
 )
+
+# paper and simulated (dry-run) fills are final; an exchange trade is provisional (matched, mined,
+# retrying) until confirmed, and one that failed is reversed: it counts for no position.
+FILL_STATUSES = ("paper", "simulated", "matched", "mined", "retrying", "confirmed", "failed")
 
 equity = sa.Table(
     "equity",

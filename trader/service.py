@@ -30,10 +30,13 @@ from models.sentiment import score_tweets
 from sentitrade.settings import Settings
 from trader.execution import Execution, OrderBooks, build_execution
 from trader.feeds.events import BookEvent, Event, Feed, PriceEvent, TickSizeEvent, TweetEvent
+from trader.journal import OrderJournal
 from trader.kill import read_kill
 from trader.ledger import BookRound, Ledger, Run, order_outcomes
 from trader.lifecycle import ModelLifecycle
+from trader.live import BookRef, SignedExecution
 from trader.metrics import TraderMetrics
+from trader.reconcile import reconcile
 
 log = logging.getLogger("trader")
 
@@ -42,6 +45,7 @@ PRICE_LOOKBACK = timedelta(hours=4)  # the longest price window (ret_4h): its an
 SCORE_BATCH = 64  # tweets scored together as they arrive (VADER's per-call overhead amortized)
 BARS_BATCH = 2048  # scored tweets added to the bars between rounds once this many wait
 HOUSEKEEPING_S = 0.5  # wall-clock seconds between looks at the kill file, the registry and the lease
+EXCHANGE_POLL_S = 5.0  # signed orders: wall-clock seconds between asking the exchange about provisional trades
 
 
 class TraderRefused(RuntimeError):
@@ -165,7 +169,7 @@ class Trader:
     def __init__(self, settings: Settings, options: TradeOptions, ledger: Ledger, lifecycle: ModelLifecycle,
                  markets: dict[str, MarketInfo], open_feed: Callable[[datetime, datetime | None, datetime], Feed],
                  metrics: TraderMetrics | None = None, stop: threading.Event | None = None,
-                 progress: Callable[[int], Callable[[datetime, str], None]] | None = None):
+                 progress: Callable[[int], Callable[[datetime, str], None]] | None = None, execution: Execution | None = None):
         self.settings, self.options, self.ledger, self.lifecycle = settings, options, ledger, lifecycle
         self.markets, self.open_feed = markets, open_feed
         self.metrics = metrics or TraderMetrics()
@@ -173,7 +177,10 @@ class Trader:
         self.progress = progress
         self.cadence = timedelta(minutes=settings.trader.decision_minutes)
         self.books = OrderBooks()
-        self.execution: Execution = build_execution(options.execution, markets, settings.costs, self.books)
+        self.execution: Execution = execution or build_execution(options.execution, markets, settings.costs, self.books)
+        self.signed = isinstance(self.execution, SignedExecution)  # the champion's orders are signed: its book lives in the journal
+        self.journal = OrderJournal(ledger)
+        self.exchange_polled = 0.0
         self.state = MarketState()
         self.runners: dict[str, BookRunner] = {}
         self.run_record: Run | None = None
@@ -243,6 +250,10 @@ class Trader:
         self._say("resumed" if resumed else "started", f"run {run.run_id} {what}: {run.feed} feed, {run.execution} execution, "
                   f"champion {self.lifecycle.model_name} v{self.lifecycle.champion.version}", next_t)
         self._sync_runners()
+        if self.signed:
+            for line in reconcile(self.execution, self.journal, self.markets):
+                self._say("reconcile", line, next_t)
+            self._rebuild_champion()
         end = run.span_end
         total = len(decision_grid(next_t, end - timedelta(microseconds=1))) if end and next_t < end else 0
         advance = self.progress(total) if self.progress else None
@@ -310,6 +321,11 @@ class Trader:
             self._say("model", f"{change} (from the decision after {t - self.cadence:%Y-%m-%d %H:%M})", t)
         if changes:
             self._sync_runners()
+        if self.signed and time.monotonic() >= self.exchange_polled + EXCHANGE_POLL_S:
+            self.exchange_polled = time.monotonic()
+            self.execution.resolve_unknown()
+            self.execution.confirm_trades()
+            self._rebuild_champion()
         self.ledger.renew()
 
     def _sync_runners(self) -> None:
@@ -325,11 +341,22 @@ class Trader:
                 "paper", self.markets, self.settings.costs, self.books))
             if book.state:
                 engine.restore(book.state)
+            if role == CHAMPION and self.signed:
+                self.execution.book = BookRef(self.run_record.run_id, book.book_id, lambda: self.lifecycle.champion.version)
+                engine.portfolio = self.journal.portfolio(book.book_id, cash)
             model = (lambda: self.lifecycle.champion) if role == CHAMPION else (lambda m=self.lifecycle.shadows[alias]: m)
             self.runners[key] = BookRunner(book.book_id, CHAMPION if role == CHAMPION else f"{alias}:v{version}", engine, model)
         for key in set(self.runners) - set(wanted):
             del self.runners[key]
         self.metrics.set_versions({CHAMPION: self.lifecycle.champion.version} | {a: m.version for a, m in self.lifecycle.shadows.items()})
+
+    def _rebuild_champion(self) -> None:
+        """A signed book's cash and positions are its fills in the ledger: rebuilt after fills found late
+        (an unknown order resolved, a trade recorded at start) or a trade that failed on chain."""
+        if self.execution.late_changes:
+            runner = self.runners[CHAMPION]
+            runner.engine.portfolio = self.journal.portfolio(runner.book_id, self.settings.risk.starting_cash)
+            self.execution.late_changes = 0
 
     def _round(self, t: datetime) -> None:
         """One decision round at `t`: features once, then every book decides on them; one transaction."""
@@ -342,7 +369,7 @@ class Trader:
         parts = []
         for runner in self.runners.values():
             model = runner.model
-            part = BookRound(runner.book_id, model.version)
+            part = BookRound(runner.book_id, model.version, journaled=self.signed and runner is self.runners[CHAMPION])
             if len(rows):
                 p_up = model.predict_proba(rows)
                 for row, p in zip(records, p_up, strict=True):
@@ -404,7 +431,7 @@ class Trader:
         mode = self.settings.trader.on_kill
         parts = []
         for runner in self.runners.values():
-            part = BookRound(runner.book_id, runner.model.version)
+            part = BookRound(runner.book_id, runner.model.version, journaled=self.signed and runner is self.runners[CHAMPION])
             if mode == "flatten":
                 part.orders, part.fills = runner.engine.close_all(t, f"kill: {reason}")
                 runner.fills += len(part.fills)

@@ -30,6 +30,8 @@ class FeedKind(StrEnum):
 
 class ExecutionKind(StrEnum):
     paper = "paper"
+    dry_run = "dry-run"
+    live = "live"
 
 
 class LogFormat(StrEnum):
@@ -41,7 +43,7 @@ class LogFormat(StrEnum):
 def trade(
     ctx: typer.Context,
     feed: Annotated[FeedKind, typer.Option(help="replay: the data set's tweets and prices in event-time order (ends with its span). stream: the live X filtered stream and Polymarket's market stream (runs until stopped).")] = FeedKind.replay,
-    execution: Annotated[ExecutionKind, typer.Option(help="paper: simulated taker fills (the book when the feed has one, else the replayed price and the cost model), with the taker fee.")] = ExecutionKind.paper,
+    execution: Annotated[ExecutionKind, typer.Option(help="paper (default): simulated taker fills (the book when the feed has one, else the replayed price and the cost model), with the taker fee. dry-run: real orders priced on the exchange's book, signed with SENTITRADE_POLYMARKET_PRIVATE_KEY and recorded, none posted. live: the same orders POSTED to SENTITRADE_POLYMARKET_CLOB_URL (production unless set): real money. Rehearse on `sentitrade sandbox` first.")] = ExecutionKind.paper,
     start: Annotated[str | None, typer.Option(help="Replay from this UTC time (default: the champion's held-out start).")] = None,
     end: Annotated[str | None, typer.Option(help="Replay until this UTC time (default: the champion's held-out end).")] = None,
     speed: Annotated[float, typer.Option(min=0, help="Replay N times faster than real time; 0: as fast as possible. Decisions are the same at any speed.")] = 0.0,
@@ -70,6 +72,7 @@ def trade(
     from connectors.x_api import MissingSetting
     from trader.ledger import LedgerError
     from trader.run import TradeOptions, run_trader
+    from trader.reconcile import Unreconciled
     from trader.service import TraderRefused
 
     configure_logging(log_format.value)
@@ -88,7 +91,7 @@ def trade(
     try:
         summary = run_trader(settings, model_name or settings.model_name, options, stop=stop, metrics_port=metrics_port,
                              show_progress=log_format is LogFormat.text)
-    except (TraderRefused, LedgerError, FileNotFoundError, MissingSetting) as exc:
+    except (TraderRefused, Unreconciled, LedgerError, FileNotFoundError, MissingSetting) as exc:
         raise UserError(str(exc)) from None
     finally:
         for sig, handler in previous.items():

@@ -106,7 +106,7 @@ def test_migrations_are_idempotent_and_recorded(ledger_url):
     Ledger(ledger_url).dispose()
     ledger = Ledger(ledger_url)  # a second start finds the schema at head and changes nothing
     with ledger.engine.connect() as con:
-        assert con.execute(sa.text("select version_num from alembic_version")).scalar() == "0001"
+        assert con.execute(sa.text("select version_num from alembic_version")).scalar() == "0002"
         assert {"runs", "books", "decisions", "orders", "fills", "equity", "events", "leases"} <= set(sa.inspect(con).get_table_names())
     ledger.dispose()
 
@@ -151,3 +151,16 @@ def test_passwords_never_appear_in_ledger_errors():
     with pytest.raises(LedgerError) as caught:
         Ledger("postgresql+psycopg://trader:hunter2@127.0.0.1:1/nowhere")
     assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_the_migrations_build_exactly_the_schema_the_code_writes(ledger_url):
+    """Alembic's head and `trader.schema` agree, column for column and constraint for constraint."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from trader.schema import metadata
+
+    ledger = Ledger(ledger_url)
+    with ledger.engine.connect() as con:
+        assert compare_metadata(MigrationContext.configure(con), metadata) == []
+    ledger.dispose()
