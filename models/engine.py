@@ -19,6 +19,7 @@ from models.strategy import Signal, Token, evaluate
 from sentitrade.settings import CostSettings, Settings
 
 _DUST = 1e-9
+SHARE_STEP = 0.01  # Polymarket sizes are in hundredths of a share: a smaller remainder cannot be sold
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class Portfolio:
             if not held or held.token != fill.token or fill.shares > held.shares + _DUST:
                 raise ValueError(f"{fill.market}: cannot sell {fill.shares} {fill.token}, no shorting")
             held.shares -= fill.shares
-            if held.shares <= _DUST:
+            if held.shares < SHARE_STEP - _DUST:  # dust a market BUY's price improvement left: no order can sell it
                 del self.positions[fill.market]
             self.cash += fill.shares * fill.price - fill.fee
         self.fees_paid += fill.fee
@@ -279,7 +280,7 @@ class TradingEngine:
         if affordable < stake / price:
             notes.append(f"limited by cash {self.portfolio.cash:.2f}")
         shares = min(stake / price, affordable)
-        return math.floor(shares * 100 + _DUST) / 100, notes  # Polymarket sizes are in hundredths of a share
+        return math.floor(shares * 100 + _DUST) / 100, notes  # in SHARE_STEPs
 
     def _order(self, ts: datetime, market: str, token: Token, side: Side, shares: float, reason: str) -> Order:
         """A marketable limit order priced where the cost model says it will fill."""

@@ -100,7 +100,8 @@ def _banner(settings: Settings, polymarket: PolymarketSettings, client, markets:
     urls = client.environment._config
     where = ", ".join(f"{name.removesuffix('_url')} {getattr(urls, name)}" for name in SERVICE_URLS if getattr(polymarket, name))
     lines = [
-        ("LIVE TRADING: orders are signed and POSTED, with real money" if live else "DRY RUN: orders are signed and recorded, none is posted"),
+        (("LIVE TRADING: orders are signed and POSTED" + (" to a non-production exchange" if polymarket.clob_url else ", with REAL MONEY"))
+         if live else "DRY RUN: orders are signed and recorded, none is posted"),
         f"wallet {client.wallet} ({client.wallet_type}), signer {client.signer}",
         f"exchange {urls.clob_url}" + (f" (overridden: {where})" if where else " (production)"),
         f"markets ({len(markets)}): {', '.join(sorted(markets))}",

@@ -1,0 +1,217 @@
+"""Live and dry-run execution: the real trader and the real SDK against the local exchange (`sentitrade sandbox`).
+
+Every test drives `sentitrade trade --execution live|dry-run` as an operator does, with the sandbox on
+a thread of the test process, and compares the ledger with what the exchange holds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import time
+from collections import defaultdict
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.polymarket import PolymarketSettings, secure_client
+from tests.conftest import REPO, SENTITRADE, last_json
+from tests.trader.conftest import cli_env, ledger_engine, scalar, span_args, start_trader, wait_for
+from trader.sandbox.books import books_from_replay
+
+KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # the well-known dev key: never funded anywhere
+WALLET = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+# The sandbox's books sit at each token's median replayed price; a wide protection lets the replay's
+# decisions trade on them (the decline path has its own test).
+WIDE = {"SENTITRADE_TRADER_PRICE_PROTECTION": "0.99"}
+
+
+@pytest.fixture
+def sandbox(trade_dir):
+    from trader.sandbox.server import SandboxServer
+
+    with SandboxServer(books=books_from_replay(trade_dir / "replay"), settle_s=0.2) as server:
+        yield server
+
+
+def live_env(sandbox, **extra: str) -> dict:
+    return {"SENTITRADE_POLYMARKET_CLOB_URL": sandbox.url, "SENTITRADE_POLYMARKET_PRIVATE_KEY": KEY, **extra}
+
+
+def trade(data, sandbox, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*SENTITRADE, "trade", "--data-dir", str(data), "--feed", "replay", "--speed", "0", *args],
+                          cwd=REPO, env=cli_env(**live_env(sandbox, **env)), capture_output=True, text=True, timeout=timeout)
+
+
+def ledger_json(data) -> dict:
+    result = subprocess.run([*SENTITRADE, "ledger", "--data-dir", str(data), "--json"], cwd=REPO, env=cli_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return last_json(result.stdout)
+
+
+def exchange_view(sandbox) -> tuple[dict, dict[str, float]]:
+    """The wallet's trades by id and its positions, as the exchange holds them."""
+    state = sandbox.state()
+    trades = {t["id"]: t for t in state["trades"] if t["maker_address"].lower() == WALLET.lower()}
+    account = next(a for address, a in state["accounts"].items() if address.lower() == WALLET.lower())
+    positions = {token: float(shares) for token, shares in account["positions"].items() if abs(float(shares)) > 1e-9}
+    return trades, positions
+
+
+def assert_ledger_is_the_exchange(data, sandbox) -> dict:
+    """Every exchange trade in the ledger once, none extra, the same positions; no order posted twice."""
+    state = sandbox.state()
+    assert state["post_counts"] and max(state["post_counts"].values()) == 1, state["post_counts"]
+    trades, positions = exchange_view(sandbox)
+    with ledger_engine(data).connect() as con:
+        rows = con.execute(sa.text("select trade_id, order_id, side, shares, price, status from fills where trade_id is not null")).all()
+    assert sorted(r.trade_id for r in rows) == sorted(trades), "the ledger's trades are not the exchange's"
+    for r in rows:
+        t = trades[r.trade_id]
+        assert (r.order_id, r.side) == (t["taker_order_id"], t["side"])
+        assert r.shares == pytest.approx(float(t["size"]), abs=1e-6) and r.price == pytest.approx(float(t["price"]), abs=1e-9)
+        assert (r.status == "failed") == (t["status"] == "FAILED")
+    held: dict[str, float] = defaultdict(float)
+    for r in rows:
+        if r.status != "failed":
+            held[r.order_id and r.side and _token(con_rows=rows, data=data, order_id=r.order_id)] += r.shares if r.side == "BUY" else -r.shares
+    report = ledger_json(data)
+    assert {t: round(s, 6) for t, s in report["positions"].items()} == {t: round(s, 6) for t, s in positions.items()}
+    return report
+
+
+def _token(con_rows, data, order_id: str) -> str:
+    return scalar(data, "select token_id from orders where order_id = :o", o=order_id)
+
+
+def test_the_operators_command_trades_the_replay_through_the_exchange_and_the_ledger_lists_its_fills(trade_dir, holdout_start, sandbox):
+    result = trade(trade_dir, sandbox, "--execution", "live", *span_args(holdout_start, 8), **WIDE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert last_json(result.stdout)["status"] == "finished"
+    assert "LIVE TRADING: orders are signed and POSTED to a non-production exchange" in result.stderr
+    assert WALLET in result.stderr and KEY[2:] not in result.stderr + result.stdout
+    report = assert_ledger_is_the_exchange(trade_dir, sandbox)
+    assert len(report["fills"]) >= 5, "the span should trade"
+    with ledger_engine(trade_dir).connect() as con:
+        statuses = dict(con.execute(sa.text("select status, count(*) from orders group by status")).all())
+        signed = con.execute(sa.text("select signed from orders where signed is not null limit 1")).scalar_one()
+    assert set(statuses) <= {"filled", "partial", "unfilled", "declined"} and statuses.get("filled")
+    assert json.loads(signed)["signature"].startswith("0x") and json.loads(signed)["signer"] == WALLET
+
+
+def test_dry_run_signs_and_records_orders_and_the_exchange_receives_none(trade_dir, holdout_start, sandbox):
+    result = trade(trade_dir, sandbox, "--execution", "dry-run", *span_args(holdout_start, 6), **WIDE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "DRY RUN: orders are signed and recorded, none is posted" in result.stderr
+    state = sandbox.state()
+    assert state["orders"] == [] and state["post_counts"] == {} and state["trades"] == []
+    with ledger_engine(trade_dir).connect() as con:
+        rows = con.execute(sa.text("select order_id, status, signed from orders")).all()
+        fills = con.execute(sa.text("select status from fills")).scalars().all()
+    dry = [r for r in rows if r.status == "dry-run"]
+    assert dry and all(r.order_id.startswith("0x") and len(r.order_id) == 66 and json.loads(r.signed)["signature"] for r in dry)
+    assert fills and set(fills) == {"simulated"}
+
+
+def test_an_order_the_book_cannot_meet_within_the_price_protection_is_declined_and_never_signed(trade_dir, holdout_start, sandbox):
+    result = trade(trade_dir, sandbox, "--execution", "live", *span_args(holdout_start, 4), SENTITRADE_TRADER_PRICE_PROTECTION="0.001")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with ledger_engine(trade_dir).connect() as con:
+        declined = con.execute(sa.text("select error from orders where status = 'declined'")).scalars().all()
+    assert declined and any("beyond the price protection" in why for why in declined)
+    assert len(sandbox.state()["post_counts"]) == scalar(trade_dir, "select count(*) from orders where status != 'declined'")
+
+
+@pytest.mark.parametrize("fault, outcome", [
+    ({"kind": "fill-then-500", "count": 2}, "filled"),  # the exchange matched it, then answered 500
+    ({"kind": "503", "count": 2}, "unsent"),  # refused before matching: the exchange never held it
+    ({"kind": "reject", "count": 2, "body": {"error": "not enough balance / allowance"}}, "rejected"),
+])
+def test_an_ambiguous_or_refused_post_is_resolved_from_the_exchange_and_never_sent_again(trade_dir, holdout_start, sandbox, fault, outcome):
+    sandbox.set_faults([fault])
+    result = trade(trade_dir, sandbox, "--execution", "live", *span_args(holdout_start, 6), **WIDE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with ledger_engine(trade_dir).connect() as con:
+        first = con.execute(sa.text("select order_id, status, error from orders where signed is not null order by id limit 2")).all()
+    assert [r.status for r in first] == [outcome, outcome], first
+    if outcome == "rejected":
+        assert all("not enough balance / allowance" in r.error for r in first)
+    assert_ledger_is_the_exchange(trade_dir, sandbox)
+
+
+def test_a_post_that_filled_but_never_answered_is_found_filled(trade_dir, holdout_start, sandbox):
+    sandbox.set_faults([{"kind": "fill-then-stall", "count": 1}], stall_s=11)  # past the SDK's 10 s read timeout
+    result = trade(trade_dir, sandbox, "--execution", "live", *span_args(holdout_start, 3), **WIDE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    first = scalar(trade_dir, "select status from orders where signed is not null order by id limit 1")
+    assert first == "filled" and "outcome unknown" in result.stderr
+    assert_ledger_is_the_exchange(trade_dir, sandbox)
+
+
+def test_a_trade_that_fails_on_chain_is_reversed_in_the_ledger(trade_dir, holdout_start, sandbox):
+    sandbox.set_faults([{"kind": "trade-fails", "count": 1}])
+    result = trade(trade_dir, sandbox, "--execution", "live", *span_args(holdout_start, 8), **WIDE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    wait_for(lambda: any(t["status"] == "FAILED" for t in sandbox.state()["trades"]), timeout=10)
+    # a start afterwards reconciles the failed trade (the run is over, so it trades nothing new)
+    again = trade(trade_dir, sandbox, "--execution", "live", "--fresh", *span_args(holdout_start, 0.1), **WIDE)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert scalar(trade_dir, "select count(*) from fills where status = 'failed'") == 1
+    assert_ledger_is_the_exchange(trade_dir, sandbox)
+
+
+def test_a_wallet_holding_what_the_ledger_did_not_trade_is_refused_at_start(trade_dir, holdout_start, sandbox):
+    token = next(iter(books_from_replay(trade_dir / "replay")))
+    client = secure_client(PolymarketSettings(clob_url=sandbox.url, private_key=KEY))
+    book = client.get_order_book(token_id=token)
+    best = min(float(level.price) for level in book.asks)
+    client.post_order(client.create_market_order(token_id=token, side="BUY", amount="5", max_price=str(best)))
+    client.close()
+    result = trade(trade_dir, sandbox, "--execution", "live", *span_args(holdout_start, 1), **WIDE)
+    assert result.returncode == 2
+    assert "the exchange holds what this ledger did not do" in result.stderr and "trade " in result.stderr
+    assert len(result.stderr.strip().splitlines()[-1]) < 600
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_with_faults_never_posts_an_order_twice_and_the_ledger_is_the_exchange(trade_dir, holdout_start, sandbox):
+    """20 starts of one live run, each killed at a random moment, with the exchange failing now and then."""
+    rng = random.Random(9)
+    sandbox.set_faults([{"kind": "fill-then-500", "rate": 0.15}, {"kind": "503", "rate": 0.05}, {"kind": "trade-fails", "rate": 0.05}])
+    args = ["--execution", "live", "--feed", "replay", "--speed", "0", *span_args(holdout_start, 24)]
+    env = live_env(sandbox, **WIDE)
+    kills = 0
+    while kills < 20:
+        proc = start_trader(trade_dir, *args, **env)
+        time.sleep(rng.uniform(1.5, 6.0))
+        if proc.poll() is not None:  # it reached the end before the kill: the run is over
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        kills += 1
+    final = start_trader(trade_dir, *args, **env)
+    out, err = final.communicate(timeout=600)
+    assert final.returncode == 0, err[-3000:]
+    assert kills == 20
+    assert last_json(out)["status"] == "finished"
+    wait_for(lambda: not [t for t in sandbox.state()["trades"] if t["status"] in ("MATCHED", "MINED")], timeout=10)
+    # one more start settles trades that failed after the last one ended (the run is over: it trades nothing)
+    settle = trade(trade_dir, sandbox, "--execution", "live", "--fresh", *span_args(holdout_start, 0.1), **WIDE)
+    assert settle.returncode == 0, settle.stderr[-3000:]
+    report = assert_ledger_is_the_exchange(trade_dir, sandbox)
+    assert len(report["fills"]) >= 10
+    _assert_never_above_the_cap(trade_dir)
+
+
+def _assert_never_above_the_cap(data) -> None:
+    """A position's cost never passes the per-market cap of the peak equity (a doubled order would)."""
+    with ledger_engine(data).connect() as con:
+        rows = con.execute(sa.text("select market, side, shares, price from fills where status != 'failed' order by id")).all()
+        peak = con.execute(sa.text("select max(equity) from equity")).scalar_one()
+    cost: dict[str, float] = defaultdict(float)
+    for r in rows:
+        cost[r.market] = cost[r.market] + r.shares * r.price if r.side == "BUY" else 0.0
+        assert cost[r.market] <= 0.20 * max(peak, 1000.0) * 1.01, (r.market, cost[r.market])
