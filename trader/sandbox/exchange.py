@@ -164,7 +164,7 @@ class Exchange:
             if fault is not None and fault.kind == "503":
                 raise OrderRejected(503, dict(CANCEL_ONLY))
             if fault is not None and fault.kind == "reject":
-                raise OrderRejected(400, dict(fault.body))
+                raise OrderRejected(fault.status, dict(fault.body))
             if order_id in self.orders:
                 raise _reject(f"order {order_id} is invalid. Duplicated. Same order has already been placed, can't be placed again")
             order, budget = self._validate(order_id, api_key, signed, payload, book)

@@ -2,7 +2,7 @@
 
 Kinds: `fill-then-500` (the fill is recorded, the answer is 500 "could not run the execution"),
 `fill-then-stall` (recorded, then the answer waits `stall_s`, past the client's read timeout),
-`503` (refused before matching: cancel-only), `reject:<JSON body>` (refused with that body, HTTP 400),
+`503` (refused before matching: cancel-only), `reject:<JSON body>` (refused with that body, HTTP 400 or the `status` given),
 `trade-fails` (matched and answered, then the trade turns FAILED and balances revert).
 """
 
@@ -26,7 +26,8 @@ class Fault:
     kind: str
     count: int | None = None  # fire on the next `count` post-order calls ...
     rate: float | None = None  # ... or on each with this probability
-    body: dict | None = None  # the `reject` body
+    body: dict | None = None  # the `reject` body ...
+    status: int = 400  # ... and its HTTP status
 
     @classmethod
     def parse(cls, spec: dict | str) -> Fault:
@@ -55,7 +56,10 @@ class Fault:
             raise FaultError(f"fault {kind}: rate must be in (0, 1]")
         if kind == "reject" and not isinstance(spec.get("body"), dict):
             raise FaultError("fault reject: needs a JSON object body, e.g. {\"error\": \"...\"}")
-        return cls(kind, count, None if rate is None else float(rate), spec.get("body"))
+        status = spec.get("status", 400)
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            raise FaultError(f"fault {kind}: status must be an HTTP error status (400-599)")
+        return cls(kind, count, None if rate is None else float(rate), spec.get("body"), status)
 
 
 class FaultPlan:
@@ -82,6 +86,6 @@ class FaultPlan:
 
     def to_wire(self) -> dict:
         return {
-            "faults": [{"kind": f.kind, "count": f.count, "rate": f.rate, "body": f.body} for f in self.faults],
+            "faults": [{"kind": f.kind, "count": f.count, "rate": f.rate, "body": f.body, "status": f.status} for f in self.faults],
             "stall_s": self.stall_s, "fired": dict(self.fired),
         }
