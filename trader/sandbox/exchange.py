@@ -24,17 +24,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
-from eth_utils.crypto import keccak
-
 from trader.sandbox.books import Book
 from trader.sandbox.faults import CANCEL_ONLY, Fault
 from trader.sandbox.signing import EXCHANGE_V2, NEG_RISK_ADAPTER, NEG_RISK_EXCHANGE_V2, SignatureError, verify_order
+from trader.sandbox.wire import UNIT, order_wire, trade_wire, tx_hash, wire_amount
 
-UNIT = Decimal("0.000001")  # amounts on the wire are integers of 1e-6 pUSD / shares
 FOK_NOT_FILLED = "order couldn't be fully filled. FOK orders are fully filled or killed."
 FAK_NOT_FILLED = "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
 NOT_ENOUGH = "not enough balance / allowance"
-MARKET_MAKER = "0x000000000000000000000000000000000000dEaD"
 MAX_ALLOWANCE = Decimal(2**64 - 1) * UNIT  # "approved for all", in pUSD
 
 
@@ -186,8 +183,8 @@ class Exchange:
             return {
                 "success": True, "errorMsg": "", "orderID": order_id,
                 "status": "matched" if trades else "live",
-                "makingAmount": _wire(making), "takingAmount": _wire(taking),
-                "transactionsHashes": [_tx_hash(t.id) for t in trades], "tradeIDs": [t.id for t in trades],
+                "makingAmount": wire_amount(making), "takingAmount": wire_amount(taking),
+                "transactionsHashes": [tx_hash(t.id) for t in trades], "tradeIDs": [t.id for t in trades],
             }
 
     def _validate(self, order_id: str, api_key: str, signed: dict, payload: dict, book: Book) -> tuple[Order, Decimal | None]:
@@ -199,11 +196,11 @@ class Exchange:
         price, size = (maker / taker, taker) if side == "BUY" else (taker / maker, maker)
         tick = book.tick_size
         if kind in ("GTC", "GTD") and price % tick:
-            raise _reject(f"order {order_id} is invalid. Price ({_wire(price)}) breaks minimum tick size rule: {tick}")
+            raise _reject(f"order {order_id} is invalid. Price ({wire_amount(price)}) breaks minimum tick size rule: {tick}")
         if not tick <= price.quantize(tick, rounding=ROUND_DOWN) <= 1 - tick:
-            raise _reject(f"invalid price ({_wire(price)}), min: {tick} - max: {1 - tick}")
+            raise _reject(f"invalid price ({wire_amount(price)}), min: {tick} - max: {1 - tick}")
         if size < book.min_order_size:
-            raise _reject(f"order {order_id} is invalid. Size ({_wire(size)}) lower than the minimum: {book.min_order_size}")
+            raise _reject(f"order {order_id} is invalid. Size ({wire_amount(size)}) lower than the minimum: {book.min_order_size}")
         expiration, now = int(signed.get("expiration") or 0), self.clock()
         if kind == "GTD" and expiration <= now + 60:
             raise _reject("invalid expiration")
@@ -306,7 +303,7 @@ class Exchange:
     def open_orders(self, api_key: str, *, order_id=None, market=None, asset_id=None) -> list[dict]:
         with self.lock:
             self.tick()
-            return [self.order_wire(o) for o in self._live(owner=api_key)
+            return [order_wire(o, self.books[o.token_id]) for o in self._live(owner=api_key)
                     if (order_id is None or o.id == order_id) and (asset_id is None or o.token_id == asset_id)
                     and (market is None or self.books[o.token_id].market == market)]
 
@@ -314,12 +311,12 @@ class Exchange:
         with self.lock:
             self.tick()
             order = self.orders.get(order_id)
-            return self.order_wire(order) if order is not None and order.owner == api_key else None
+            return order_wire(order, self.books[order.token_id]) if order is not None and order.owner == api_key else None
 
     def account_trades(self, api_key: str, *, trade_id=None, market=None, asset_id=None) -> list[dict]:
         with self.lock:
             self.tick()
-            return [self.trade_wire(t) for t in self.trades.values() if t.owner == api_key
+            return [trade_wire(t, self.books[t.token_id]) for t in self.trades.values() if t.owner == api_key
                     and (trade_id is None or t.id == trade_id) and (asset_id is None or t.token_id == asset_id)
                     and (market is None or self.books[t.token_id].market == market)]
 
@@ -391,49 +388,16 @@ class Exchange:
                 raise _reject(f"market for token {token_id} not found", 404)
             self.books[token_id].tick_size = Decimal(tick_size)
 
-    # --- wire shapes -----------------------------------------------------------------------------
-
-    def order_wire(self, order: Order) -> dict:
-        book = self.books[order.token_id]
-        return {
-            "id": order.id, "status": order.status, "owner": order.owner, "maker_address": order.address,
-            "market": book.market, "asset_id": order.token_id, "side": order.side,
-            "original_size": _wire(order.original_size), "size_matched": _wire(order.size_matched),
-            "price": _wire(order.price), "outcome": book.outcome, "expiration": str(order.expiration),
-            "order_type": order.order_type, "associate_trades": list(order.trades), "created_at": order.created_at,
-        }
-
-    def trade_wire(self, trade: Trade) -> dict:
-        book = self.books[trade.token_id]
-        maker_order_id = "0x" + keccak(text=f"market-maker:{trade.id}").hex()
-        counterpart = {
-            "order_id": trade.order_id if trade.trader_side == "MAKER" else maker_order_id,
-            "owner": trade.owner if trade.trader_side == "MAKER" else "sandbox-market-maker",
-            "maker_address": trade.address if trade.trader_side == "MAKER" else MARKET_MAKER,
-            "matched_amount": _wire(trade.size), "price": str(trade.price), "fee_rate_bps": "0",
-            "asset_id": trade.token_id, "outcome": book.outcome,
-            "side": trade.side if trade.trader_side == "MAKER" else ("SELL" if trade.side == "BUY" else "BUY"),
-        }
-        return {
-            "id": trade.id, "taker_order_id": trade.order_id if trade.trader_side == "TAKER" else maker_order_id,
-            "market": book.market, "asset_id": trade.token_id, "side": trade.side, "size": _wire(trade.size),
-            "fee_rate_bps": str(int(book.fee_rate * 10000)), "fee": _wire(trade.fee), "price": str(trade.price),
-            "status": trade.status, "match_time": str(int(trade.match_time)), "last_update": str(int(trade.last_update)),
-            "outcome": book.outcome, "bucket_index": 0, "owner": trade.owner, "maker_address": trade.address,
-            "transaction_hash": _tx_hash(trade.id) if trade.status == "CONFIRMED" else "",
-            "trader_side": trade.trader_side, "maker_orders": [counterpart],
-        }
-
     def state(self) -> dict:
         """Everything a test asserts on (`GET /_sandbox/state`), numbers as strings."""
         with self.lock:
             self.tick()
             return {
-                "orders": [{**self.order_wire(o), "post_count": self.post_counts[o.id]} for o in self.orders.values()],
+                "orders": [{**order_wire(o, self.books[o.token_id]), "post_count": self.post_counts[o.id]} for o in self.orders.values()],
                 "post_counts": dict(self.post_counts),
-                "trades": [self.trade_wire(t) for t in self.trades.values()],
-                "accounts": {a.address: {"balance": _wire(a.balance), "allowance": _wire(a.allowance),
-                                         "positions": {k: _wire(v) for k, v in a.positions.items()}}
+                "trades": [trade_wire(t, self.books[t.token_id]) for t in self.trades.values()],
+                "accounts": {a.address: {"balance": wire_amount(a.balance), "allowance": wire_amount(a.allowance),
+                                         "positions": {k: wire_amount(v) for k, v in a.positions.items()}}
                              for a in self.accounts.values()},
                 "api_keys": sorted(self.keys),
                 "heartbeats": {k: {"expected": h.expected, "last": h.last} for k, h in self.heartbeats.items()},
@@ -441,12 +405,3 @@ class Exchange:
                 "books": {t: b.to_wire(int(self.clock() * 1000)) for t, b in self.books.items()},
             }
 
-
-def _wire(amount: Decimal) -> str:
-    """A decimal string with at most 6 places and no exponent: "40", "4.999999"."""
-    text = f"{amount.quantize(UNIT):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _tx_hash(trade_id: str) -> str:
-    return "0x" + keccak(text=f"sandbox-tx:{trade_id}").hex()
