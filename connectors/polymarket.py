@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from itertools import islice
 from typing import Annotated, Literal, TypeVar
 
@@ -22,7 +22,8 @@ from polymarket.models import Market, OrderBook
 from polymarket.models.clob.orders import SignedOrder
 from polymarket.pagination import Paginator
 from eth_account import Account
-from eth_account.messages import _hash_eip191_message, encode_typed_data
+from eth_account.messages import encode_typed_data
+from eth_utils.crypto import keccak
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -104,25 +105,37 @@ def secure_client(settings: PolymarketSettings) -> SecureClient:
     return client
 
 
-def order_id(order: SignedOrder, *, neg_risk: bool, environment: Environment = PRODUCTION) -> str:
-    """The exchange's id of a signed order, its EIP-712 digest: known before the order is posted, so the
-    ledger can record an intent under the very id the exchange will answer with (or be asked about).
-
-    Orders sign against the V2 CTF exchange (or its neg-risk twin) on the environment's chain; V2
-    position ids (Exchange V3) are not traded here.
-    """
+def order_typed_data(order: Mapping, *, neg_risk: bool, environment: Environment = PRODUCTION) -> dict:
+    """The EIP-712 message of a V2 order as it is posted (the JSON body's `order`, camelCase), signed against
+    the V2 CTF exchange (or its neg-risk twin) on the environment's chain. V2 position ids (Exchange V3)
+    are not traded here."""
     config = environment._config
-    typed = {
+    message = {name: order[name] for name in ("maker", "signer", "metadata", "builder")}
+    message |= {name: int(order[name]) for name in ("salt", "tokenId", "makerAmount", "takerAmount", "signatureType", "timestamp")}
+    message["side"] = 0 if order["side"] in ("BUY", 0, "0") else 1
+    return {
         "types": {"EIP712Domain": _DOMAIN_FIELDS, "Order": _ORDER_FIELDS},
         "primaryType": "Order",
         "domain": {"name": "Polymarket CTF Exchange", "version": "2", "chainId": config.chain_id,
                    "verifyingContract": config.neg_risk_exchange if neg_risk else config.standard_exchange},
-        "message": {"salt": order.salt, "maker": order.maker, "signer": order.signer, "tokenId": int(order.token_id),
-                    "makerAmount": order.maker_amount, "takerAmount": order.taker_amount, "side": 0 if order.side == "BUY" else 1,
-                    "signatureType": order.signature_type, "timestamp": order.timestamp, "metadata": order.metadata,
-                    "builder": order.builder},
+        "message": message,
     }
-    return "0x" + _hash_eip191_message(encode_typed_data(full_message=typed)).hex()
+
+
+def eip712_digest(typed_data: dict) -> str:
+    """`keccak(0x1901 || domainSeparator || structHash)`, 0x-hex: for an order, the id the CLOB answers with."""
+    signable = encode_typed_data(full_message=typed_data)
+    return "0x" + keccak(b"\x19\x01" + signable.header + signable.body).hex()
+
+
+def order_id(order: SignedOrder, *, neg_risk: bool, environment: Environment = PRODUCTION) -> str:
+    """The exchange's id of a signed order: known before it is posted, so the ledger can record an intent
+    under the very id the exchange will answer with (or be asked about)."""
+    wire = {"salt": order.salt, "maker": order.maker, "signer": order.signer, "tokenId": order.token_id,
+            "makerAmount": order.maker_amount, "takerAmount": order.taker_amount, "side": order.side,
+            "signatureType": order.signature_type, "timestamp": order.timestamp, "metadata": order.metadata,
+            "builder": order.builder}
+    return eip712_digest(order_typed_data(wire, neg_risk=neg_risk, environment=environment))
 
 
 _DOMAIN_FIELDS = [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},

@@ -11,7 +11,7 @@ from eth_account import Account
 from tests.sandbox.conftest import ADDRESS, BOOKS, DEEP, KEY
 from trader.sandbox.books import Book, BookError, books_from_replay
 from trader.sandbox.exchange import Exchange, OrderRejected
-from trader.sandbox.signing import order_typed_data
+from connectors.polymarket import order_typed_data
 
 ZERO32 = "0x" + "00" * 32
 

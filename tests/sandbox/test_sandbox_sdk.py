@@ -14,16 +14,13 @@ from polymarket.errors import OrderHeartbeatMismatchError, RequestRejectedError,
 
 from tests.sandbox.conftest import ADDRESS, DEEP, NEG_RISK, THIN, account, connect, fixture
 from trader.sandbox.exchange import FOK_NOT_FILLED
-from trader.sandbox.signing import hmac_signature, order_typed_data, typed_data_digest
+from connectors.polymarket import order_id
+from trader.sandbox.signing import hmac_signature
 
 
 def _digest(signed) -> str:
-    """The order id computed here from the signed order's own fields, as the CLOB does."""
-    fields = {"salt": signed.salt, "maker": signed.maker, "signer": signed.signer, "tokenId": signed.token_id,
-              "makerAmount": signed.maker_amount, "takerAmount": signed.taker_amount, "side": signed.side,
-              "signatureType": signed.signature_type, "timestamp": signed.timestamp, "metadata": signed.metadata,
-              "builder": signed.builder}
-    return typed_data_digest(order_typed_data(fields, neg_risk=signed.token_id == NEG_RISK))
+    """The order id the trader records before posting (`connectors.polymarket.order_id`)."""
+    return order_id(signed, neg_risk=signed.token_id == NEG_RISK)
 
 
 def _wait_for(predicate, timeout_s: float = 3.0):
@@ -33,14 +30,6 @@ def _wait_for(predicate, timeout_s: float = 3.0):
             return value
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
-
-
-def test_signing_vectors_give_the_recorded_digests():
-    vectors = fixture("signing-vectors/derived-v2-eoa-vectors.json")
-    for vector in vectors["vectors"]:
-        message = {**vector["message"], "side": "BUY" if vector["message"]["side"] == 0 else "SELL"}
-        typed = order_typed_data(message, neg_risk=vector["contract"] == "neg_risk_exchange_v2", chain_id=vector["chainId"])
-        assert typed_data_digest(typed) == vector["expected_eip712_digest"]
 
 
 def test_api_key_is_created_then_derived(sandbox):

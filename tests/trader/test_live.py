@@ -74,17 +74,9 @@ def assert_ledger_is_the_exchange(data, sandbox) -> dict:
         assert (r.order_id, r.side) == (t["taker_order_id"], t["side"])
         assert r.shares == pytest.approx(float(t["size"]), abs=1e-6) and r.price == pytest.approx(float(t["price"]), abs=1e-9)
         assert (r.status == "failed") == (t["status"] == "FAILED")
-    held: dict[str, float] = defaultdict(float)
-    for r in rows:
-        if r.status != "failed":
-            held[r.order_id and r.side and _token(con_rows=rows, data=data, order_id=r.order_id)] += r.shares if r.side == "BUY" else -r.shares
     report = ledger_json(data)
     assert {t: round(s, 6) for t, s in report["positions"].items()} == {t: round(s, 6) for t, s in positions.items()}
     return report
-
-
-def _token(con_rows, data, order_id: str) -> str:
-    return scalar(data, "select token_id from orders where order_id = :o", o=order_id)
 
 
 def test_the_operators_command_trades_the_replay_through_the_exchange_and_the_ledger_lists_its_fills(trade_dir, holdout_start, sandbox):

@@ -1,6 +1,7 @@
 """The checks a real CLOB makes on what it is sent: the V2 order digest and signer, L1 ClobAuth, L2 HMAC.
 
-Each mirrors the SDK's own construction (polymarket-client 0.14.0: `_internal/actions/orders/typed_data.py`,
+The order digest is the connector's (`connectors.polymarket.order_typed_data`, the trader's ids); each
+check mirrors the SDK's own construction (polymarket-client 0.14.0: `_internal/actions/orders/typed_data.py`,
 `_internal/l1_auth.py`, `_internal/hmac.py`), so a request the SDK builds passes and any other fails.
 """
 
@@ -14,71 +15,19 @@ import uuid
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils.crypto import keccak
+from polymarket.environments import PRODUCTION
 
-CHAIN_ID = 137
-EXCHANGE_V2 = "0xE111180000d2663C0091e4f400237545B87B996B"
-NEG_RISK_EXCHANGE_V2 = "0xe2222d279d744050d28e00520010520000310F59"
-NEG_RISK_ADAPTER = "0xd91E80cF2E7be2e162c6513ceD06f1dD0dA35296"
+from connectors.polymarket import eip712_digest, order_typed_data
+
+CHAIN_ID = PRODUCTION._config.chain_id
+EXCHANGE_V2 = PRODUCTION._config.standard_exchange
+NEG_RISK_EXCHANGE_V2 = PRODUCTION._config.neg_risk_exchange
+NEG_RISK_ADAPTER = PRODUCTION._config.neg_risk_adapter
 CLOB_AUTH_MESSAGE = "This message attests that I control the given wallet"
-
-_ORDER_FIELDS = [
-    {"name": "salt", "type": "uint256"},
-    {"name": "maker", "type": "address"},
-    {"name": "signer", "type": "address"},
-    {"name": "tokenId", "type": "uint256"},
-    {"name": "makerAmount", "type": "uint256"},
-    {"name": "takerAmount", "type": "uint256"},
-    {"name": "side", "type": "uint8"},
-    {"name": "signatureType", "type": "uint8"},
-    {"name": "timestamp", "type": "uint256"},
-    {"name": "metadata", "type": "bytes32"},
-    {"name": "builder", "type": "bytes32"},
-]
-_DOMAIN_FIELDS = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
 
 
 class SignatureError(ValueError):
     """A signature that does not recover the address it claims."""
-
-
-def order_typed_data(order: dict, *, neg_risk: bool, chain_id: int = CHAIN_ID) -> dict:
-    """The EIP-712 message of a posted V2 order (the JSON body's `order`), on the exchange the token trades on."""
-    message = {
-        "salt": int(order["salt"]),
-        "maker": order["maker"],
-        "signer": order["signer"],
-        "tokenId": int(order["tokenId"]),
-        "makerAmount": int(order["makerAmount"]),
-        "takerAmount": int(order["takerAmount"]),
-        "side": 0 if order["side"] in ("BUY", 0, "0") else 1,
-        "signatureType": int(order["signatureType"]),
-        "timestamp": int(order["timestamp"]),
-        "metadata": order["metadata"],
-        "builder": order["builder"],
-    }
-    return {
-        "types": {"EIP712Domain": _DOMAIN_FIELDS, "Order": _ORDER_FIELDS},
-        "primaryType": "Order",
-        "domain": {
-            "name": "Polymarket CTF Exchange",
-            "version": "2",
-            "chainId": chain_id,
-            "verifyingContract": NEG_RISK_EXCHANGE_V2 if neg_risk else EXCHANGE_V2,
-        },
-        "message": message,
-    }
-
-
-def typed_data_digest(typed_data: dict) -> str:
-    """`keccak(0x1901 || domainSeparator || structHash)`, 0x-hex: the order id the CLOB answers with."""
-    signable = encode_typed_data(full_message=typed_data)
-    return "0x" + keccak(b"\x19\x01" + signable.header + signable.body).hex()
 
 
 def recover(typed_data: dict, signature: str) -> str:
@@ -90,13 +39,13 @@ def recover(typed_data: dict, signature: str) -> str:
 
 def verify_order(order: dict, *, neg_risk: bool) -> str:
     """The order id of an EOA-signed order (signatureType 0, maker = signer = recovered address)."""
-    typed = order_typed_data(order, neg_risk=neg_risk)
+    typed = order_typed_data(order, neg_risk=neg_risk)  # the connector's: the trader computes its ids with the same
     if int(order["signatureType"]) != 0:
         raise SignatureError("only EOA orders (signatureType 0) are supported by the sandbox")
     signer = recover(typed, order["signature"])
     if signer.lower() != str(order["signer"]).lower() or signer.lower() != str(order["maker"]).lower():
         raise SignatureError("invalid signature")
-    return typed_data_digest(typed)
+    return eip712_digest(typed)
 
 
 def verify_l1(address: str, signature: str, timestamp: str, nonce: str) -> str:
