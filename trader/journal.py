@@ -126,9 +126,10 @@ class OrderJournal:
             return {o for (o,) in con.execute(sa.select(orders.c.order_id))}
 
     def net_shares(self) -> dict[str, float]:
-        """Shares held per token id over every fill that counts (all runs): what the wallet should hold."""
+        """Shares per token id over every exchange trade that counts (all runs): what the wallet should hold."""
         signed = sa.case((fills.c.side == "BUY", fills.c.shares), else_=-fills.c.shares)
-        query = sa.select(fills.c.token_id, sa.func.sum(signed)).where(fills.c.status != "failed").group_by(fills.c.token_id)
+        query = (sa.select(fills.c.token_id, sa.func.sum(signed)).where(fills.c.trade_id.is_not(None), fills.c.status != "failed")
+                 .group_by(fills.c.token_id))
         with self.engine.connect() as con:
             return {token: round(float(total), 6) for token, total in con.execute(query)}
 

@@ -254,6 +254,7 @@ class Trader:
             for line in reconcile(self.execution, self.journal, self.markets):
                 self._say("reconcile", line, next_t)
             self._rebuild_champion()
+            self._say_unowned(next_t)
         end = run.span_end
         total = len(decision_grid(next_t, end - timedelta(microseconds=1))) if end and next_t < end else 0
         advance = self.progress(total) if self.progress else None
@@ -349,6 +350,16 @@ class Trader:
         for key in set(self.runners) - set(wanted):
             del self.runners[key]
         self.metrics.set_versions({CHAMPION: self.lifecycle.champion.version} | {a: m.version for a, m in self.lifecycle.shadows.items()})
+
+    def _say_unowned(self, t: datetime) -> None:
+        """Shares the wallet holds (by the ledger) that this run's book does not own: an earlier run's, left alone."""
+        engine = self.runners[CHAMPION].engine
+        owned = {self.markets[m].token_id(p.token): p.shares for m, p in engine.portfolio.positions.items()}
+        names = {info.token_id(token): f"{market} {token}" for market, info in self.markets.items() for token in ("YES", "NO")}
+        unowned = [f"{names.get(token, token[:12])} {shares - owned.get(token, 0.0):g}" for token, shares in self.journal.net_shares().items()
+                   if shares - owned.get(token, 0.0) >= 0.01]
+        if unowned:
+            self._say("reconcile", f"the wallet holds shares this run does not own (an earlier run's), left as they are: {', '.join(unowned)}", t)
 
     def _rebuild_champion(self) -> None:
         """A signed book's cash and positions are its fills in the ledger: rebuilt after fills found late
