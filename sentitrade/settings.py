@@ -151,7 +151,9 @@ class TraderSettings(BaseSettings):
     price_protection: float = Field(
         0.03, gt=0, lt=1, description="Signed orders: never pay more (sell for less) than the decision's price by this much; the book beyond it declines the order."
     )
-    order_type: Literal["FAK", "FOK"] = Field("FAK", description="Signed marketable orders: FAK fills what the book has and cancels the rest; FOK all or nothing.")
+    order_type: Literal["FAK", "FOK", "GTD"] = Field(
+        "FAK", description="Signed orders: FAK fills what the book has and cancels the rest; FOK all or nothing; GTD rests the rest until the next round (heartbeats keep it).")
+    rest_s: float = Field(300.0, ge=200, description="GTD: the order's expiry, seconds ahead (the exchange needs at least 180): a backstop, the next round withdraws it first.")
 
     @field_validator("shadow_aliases", mode="before")
     @classmethod

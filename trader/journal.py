@@ -102,6 +102,10 @@ class OrderJournal:
             query = query.where(orders.c.market == market)
         return self._orders(query)
 
+    def resting(self) -> list[JournaledOrder]:
+        """Orders the exchange holds on its book (GTD), oldest first."""
+        return self._orders(sa.select(orders).where(orders.c.status == "live").order_by(orders.c.id))
+
     def order(self, order_id: str) -> JournaledOrder | None:
         found = self._orders(sa.select(orders).where(orders.c.order_id == order_id))
         return found[0] if found else None

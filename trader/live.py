@@ -5,7 +5,9 @@ Each order the engine sends becomes, in this order:
    size, on the book's tick, bounded by the decision's price plus `price_protection`; an order the
    book cannot meet within that bound, below the book's minimum size, or beyond the balance, is
    declined and recorded as such;
-2. a marketable limit order (FAK, or FOK), built and signed by the SDK;
+2. a marketable limit order (FAK or FOK), or a GTD limit order whose unfilled rest stays on the book until
+   the next decision round withdraws it (or its expiry, or the heartbeat dead-man switch: `trader.heartbeat`),
+   built and signed by the SDK;
 3. an intent in the ledger under the order's exchange id (its EIP-712 digest), committed;
 4. live only: the post. An answer settles it (accepted with its trades, or refused: final, never
    re-sent); no clear answer (a timeout, a 5xx, a dropped connection) leaves it `unknown`, and it is
@@ -19,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -57,9 +60,9 @@ class SignedExecution:
     """Orders signed by the SDK; posted when `post` is True (live), only recorded otherwise (dry-run)."""
 
     def __init__(self, client: SecureClient, journal: OrderJournal, markets: Mapping[str, MarketInfo], *, post: bool,
-                 price_protection: float, order_type: str = "FAK"):
+                 price_protection: float, order_type: str = "FAK", rest_s: float = 300.0):
         self.client, self.journal, self.markets = client, journal, markets
-        self.post, self.protection, self.order_type = post, price_protection, order_type
+        self.post, self.protection, self.order_type, self.rest_s = post, price_protection, order_type, rest_s
         self.name = "live" if post else "dry-run"
         self.book: BookRef | None = None
         self.late_changes = 0  # fills or reversals found outside an `execute` call: the book must be rebuilt
@@ -100,6 +103,9 @@ class SignedExecution:
 
     def _sign(self, order: Order, limit: float):
         price = Decimal(str(limit))
+        if self.order_type == "GTD":
+            return self.client.create_limit_order(token_id=order.token_id, price=price, size=Decimal(str(order.shares)),
+                                                  side=order.side, expiration=int(time.time() + self.rest_s))
         if order.side == "BUY":
             amount = (Decimal(str(order.shares)) * price).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
             return self.client.create_market_order(token_id=order.token_id, side="BUY", amount=amount, max_price=price,
@@ -207,6 +213,11 @@ class SignedExecution:
             return f"not enough allowance for the exchange {spender}: {allowance / 1e6:.2f} {what}, {need:.2f} needed"
         return None
 
+    @property
+    def rests(self) -> bool:
+        """Whether orders may stay on the exchange's book (live GTD): then heartbeats must keep them."""
+        return self.post and self.order_type == "GTD"
+
     # --- between rounds -----------------------------------------------------------------------------
 
     def resolve_unknown(self, market: str | None = None) -> int:
@@ -223,6 +234,26 @@ class SignedExecution:
             log.warning("order %s (%s %s %g %s) resolved as %s", pending.order_id[:12], pending.market, pending.side,
                         pending.shares, pending.token, self.journal.order(pending.order_id).status)
         return resolved
+
+    def withdraw_resting(self) -> int:
+        """Cancel every order of this ledger still resting and record what it traded; returns how many.
+
+        Called before each decision round, so the engine decides on a book that no resting order can
+        still change, and at start for what a dead process left."""
+        resting = self.journal.resting()
+        if not resting:
+            return 0
+        try:
+            self.client.cancel_orders(order_ids=[o.order_id for o in resting])
+        except PolymarketError as exc:
+            log.warning("cancelling %d resting orders failed (%s); their state is read anyway", len(resting), _one_line(exc))
+        for order in resting:
+            try:
+                self.settle_from_exchange(order, order.order_id)
+            except PolymarketError as exc:
+                self.journal.settle(order.order_id, "unknown", error=f"withdrawn; state not read: {_one_line(exc)}")
+        self.late_changes += 1
+        return len(resting)
 
     def confirm_trades(self) -> int:
         """Follow provisional trades to CONFIRMED or FAILED; a failed one no longer counts. Returns the reversals."""
@@ -241,9 +272,12 @@ class SignedExecution:
         return reversed_
 
     def cancel_all(self) -> int:
+        """The kill switch: every open order of the account cancelled, ours settled with what they traded."""
         if not self.post:
             return 0
-        return len(self.client.cancel_all().canceled)
+        cancelled = len(self.client.cancel_all().canceled)
+        self.withdraw_resting()
+        return cancelled
 
     def _info(self, token_id: str) -> MarketInfo:
         return next(i for i in self.markets.values() if token_id in (i.yes_token_id, i.no_token_id))

@@ -2,7 +2,7 @@
 
 A trader that died may have left orders whose outcome it never heard, and trades it never recorded.
 Before deciding anything it asks the exchange, in this order: every order still `intent` or `unknown`
-(by its id, and the account's trades); trades on the tracked tokens that belong to orders of this
+(by its id, and the account's trades); orders it left resting (withdrawn, their trades recorded); trades on the tracked tokens that belong to orders of this
 ledger but are not in it (recorded); provisional trades (confirmed, or failed and reversed). What is
 left that the ledger cannot account for (trades or open orders it never made, or a wallet whose
 shares differ from the sum of the ledger's fills) stops the start with what was found: trading on a
@@ -34,6 +34,8 @@ def reconcile(execution: SignedExecution, journal: OrderJournal, markets: Mappin
     try:
         if resolved := execution.resolve_unknown():
             done.append(f"{resolved} orders with an unknown outcome resolved from the exchange")
+        if withdrawn := execution.withdraw_resting():
+            done.append(f"{withdrawn} orders left resting by the last run withdrawn, their trades recorded")
         if still := journal.unresolved():
             first = still[0]
             raise Unreconciled(f"{len(still)} orders' outcomes are still unknown (first: {first.order_id} on {first.market}) and the "

@@ -89,7 +89,8 @@ def _signed_execution(settings: Settings, options: TradeOptions, ledger: Ledger,
                             f"({type(exc).__name__}: {redact(' '.join(str(exc).split()))[:200]}); check SENTITRADE_POLYMARKET_CLOB_URL") from None
     live = options.execution == "live"
     execution = SignedExecution(client, OrderJournal(ledger), markets, post=live,
-                                price_protection=settings.trader.price_protection, order_type=settings.trader.order_type)
+                                price_protection=settings.trader.price_protection, order_type=settings.trader.order_type,
+                                rest_s=settings.trader.rest_s)
     _banner(settings, polymarket, client, markets, live)
     return execution
 

@@ -30,6 +30,7 @@ from models.sentiment import score_tweets
 from sentitrade.settings import Settings
 from trader.execution import Execution, OrderBooks, build_execution
 from trader.feeds.events import BookEvent, Event, Feed, PriceEvent, TickSizeEvent, TweetEvent
+from trader.heartbeat import Heartbeat
 from trader.journal import OrderJournal
 from trader.kill import read_kill
 from trader.ledger import BookRound, Ledger, Run, order_outcomes
@@ -255,6 +256,8 @@ class Trader:
                 self._say("reconcile", line, next_t)
             self._rebuild_champion()
             self._say_unowned(next_t)
+        heartbeat = Heartbeat(self.execution.client, lambda: bool(self.journal.resting()),
+                              on_error=self.metrics.errors.labels("heartbeat").inc).start() if self.signed and self.execution.rests else None
         end = run.span_end
         total = len(decision_grid(next_t, end - timedelta(microseconds=1))) if end and next_t < end else 0
         advance = self.progress(total) if self.progress else None
@@ -294,6 +297,9 @@ class Trader:
                     status, reason = "finished", "end of the span"
         finally:
             feed.close()
+            if heartbeat is not None:
+                self.execution.withdraw_resting()  # nothing is left resting once the beats stop
+                heartbeat.stop()
             self.feed_seconds = time.perf_counter() - self.feed_began
         if status != "running":
             self.ledger.end_run(run.run_id, status, reason)
@@ -372,6 +378,9 @@ class Trader:
     def _round(self, t: datetime) -> None:
         """One decision round at `t`: features once, then every book decides on them; one transaction."""
         began = time.perf_counter()
+        if self.signed:  # decide on a book no resting order can still change
+            self.execution.withdraw_resting()
+            self._rebuild_champion()
         rows = self.state.features_at(t, list(self.markets))
         columns = ["market", "ts", *FEATURE_COLUMNS]
         records = [dict(zip(columns, values, strict=True)) for values in rows[columns].itertuples(index=False, name=None)]
@@ -439,6 +448,8 @@ class Trader:
     def _kill(self, reason: str, t: datetime) -> tuple[str, str]:
         """Cancel what rests, then flatten or freeze every book, all in the ledger; the run is aborted."""
         cancelled = self.execution.cancel_all()
+        if self.signed:
+            self._rebuild_champion()
         mode = self.settings.trader.on_kill
         parts = []
         for runner in self.runners.values():

@@ -181,8 +181,14 @@ def test_sigkill_at_random_points_with_faults_never_posts_an_order_twice_and_the
     env = live_env(sandbox, **WIDE)
     kills = 0
     while kills < 20:
+        sent = scalar(trade_dir, "select count(*) from orders where signed is not null") or 0
         proc = start_trader(trade_dir, *args, **env)
-        time.sleep(rng.uniform(1.5, 6.0))
+        if kills % 4:  # most kills land while orders go out; every fourth anywhere in start-up
+            wait_for(lambda: proc.poll() is not None or (scalar(trade_dir, "select count(*) from orders where signed is not null") or 0) > sent,
+                     timeout=120, every=0.02)
+            time.sleep(rng.uniform(0.0, 1.0))
+        else:
+            time.sleep(rng.uniform(0.5, 4.0))
         if proc.poll() is not None:  # it reached the end before the kill: the run is over
             break
         proc.send_signal(signal.SIGKILL)
@@ -197,8 +203,9 @@ def test_sigkill_at_random_points_with_faults_never_posts_an_order_twice_and_the
     # one more start settles trades that failed after the last one ended (the run is over: it trades nothing)
     settle = trade(trade_dir, sandbox, "--execution", "live", "--fresh", *span_args(holdout_start, 0.1), **WIDE)
     assert settle.returncode == 0, settle.stderr[-3000:]
-    report = assert_ledger_is_the_exchange(trade_dir, sandbox)
-    assert len(report["fills"]) >= 10
+    assert_ledger_is_the_exchange(trade_dir, sandbox)
+    assert scalar(trade_dir, "select count(*) from fills where trade_id is not null") >= 10
+    assert scalar(trade_dir, "select count(*) from orders where status in ('unsent', 'filled', 'partial')") > 0
     _assert_never_above_the_cap(trade_dir)
 
 
@@ -211,3 +218,37 @@ def _assert_never_above_the_cap(data) -> None:
     for r in rows:
         cost[r.market] = cost[r.market] + r.shares * r.price if r.side == "BUY" else 0.0
         assert cost[r.market] <= 0.20 * max(peak, 1000.0) * 1.01, (r.market, cost[r.market])
+
+
+def test_the_key_and_the_api_credentials_appear_nowhere(trade_dir, holdout_start, sandbox):
+    """Not in the logs, the metrics, the ledger or anything else under the data directory, nor in errors."""
+    client = secure_client(PolymarketSettings(clob_url=sandbox.url, private_key=KEY))
+    creds = client.credentials
+    client.close()
+    secrets = [KEY[2:].lower(), creds.secret, creds.passphrase, creds.key]
+    port = 19000 + random.Random().randrange(500)
+    proc = start_trader(trade_dir, "--execution", "live", "--feed", "replay", "--speed", "0", "--metrics-port", str(port),
+                        "--log-format", "json", *span_args(holdout_start, 4), **live_env(sandbox, **WIDE))
+
+    def scrape():
+        """the metrics page, once the trader has traded"""
+        try:
+            import urllib.request
+
+            page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+        except OSError:
+            return None
+        return page if "sentitrade_fills_total" in page and proc.poll() is None else None
+
+    metrics = wait_for(scrape, timeout=120, every=0.05)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    written = [p.read_bytes().decode("latin-1").lower() for p in trade_dir.rglob("*") if p.is_file()]
+    for text in (out, err, metrics, *written):
+        for secret in secrets:
+            assert secret.lower() not in text.lower()
+    assert scalar(trade_dir, "select count(*) from fills where trade_id is not null") > 0  # it did trade with them
+
+    for bad in ("0x1234", "0x" + "zz" * 32):
+        result = trade(trade_dir, sandbox, "--execution", "live", *span_args(holdout_start, 1), SENTITRADE_POLYMARKET_PRIVATE_KEY=bad)
+        assert result.returncode == 2 and "is not a valid private key" in result.stderr and bad[2:] not in result.stderr
