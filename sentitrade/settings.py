@@ -148,6 +148,9 @@ class TraderSettings(BaseSettings):
     on_kill: Literal["flatten", "freeze"] = Field("flatten", description="On the kill file: sell every position, or keep them as they are.")
     lease_ttl_s: float = Field(30.0, ge=5, description="A trader that stops renewing its ledger lease this long loses it.")
     stream_grace_s: float = Field(2.0, ge=0, description="Live: decide this long after a decision time, for tweets still in flight.")
+    ledger_outage_s: float = Field(
+        300.0, gt=0, description="Wait this long for an unreachable ledger database (trading paused), then exit with code 75."
+    )
 
     @field_validator("shadow_aliases", mode="before")
     @classmethod
