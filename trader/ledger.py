@@ -248,7 +248,7 @@ class Ledger:
         through. A decision round marks every book's equity at `ts`; a kill round writes its orders there."""
         sold = [order for part in rounds for order in part.orders]
         if any(part.equity is not None for part in rounds):
-            query = sa.select(equity.c.id).where(equity.c.run_id == run_id, equity.c.ts == ts)
+            query = sa.select(equity.c.book_id).where(equity.c.run_id == run_id, equity.c.ts == ts)
         elif sold:
             query = sa.select(orders.c.id).where(orders.c.run_id == run_id, orders.c.ts == ts, orders.c.reason == sold[0].reason)
         else:

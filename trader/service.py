@@ -6,7 +6,8 @@ the first event after T arrives (or a live feed's clock passes T), so it has see
 created before T and every price up to T, and nothing later: the same rows dbt's `features` holds.
 Between two rounds, and only there, the trader follows the registry (a new champion or shadow is
 swapped in), renews its ledger lease and looks for the kill file. Every round is one ledger
-transaction, and a restarted trader continues its run from the last one.
+transaction, and a restarted trader continues its run from the last one; while the ledger's database
+is unreachable, trading pauses on the round it could not write (`trader.outage`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,10 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO, SENTITRADE, last_json, run_cli
+from models.engine import Fill, Order
 from tests.trader.conftest import cli_env, ledger_engine, span_args, wait_for
-from trader.ledger import LeaseHeld
+from tests.trader.test_ledger import TS, _step
+from trader.ledger import BookRound, LeaseHeld, Ledger
 from trader.metrics import TraderMetrics
 from trader.outage import LedgerDown, LedgerWrites
 from trader.schema import books, decisions, equity, fills, orders, runs
@@ -194,6 +197,22 @@ def test_a_bad_statement_is_not_an_outage():
     assert _ledger_errors(metrics) == 0
 
 
+def test_a_round_that_went_in_is_known_by_its_equity_marks_and_a_kill_round_by_its_orders(tmp_path):
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    run = ledger.start_run("replay", "paper", "sentitrade-signal", TS, TS + timedelta(days=1))
+    book = ledger.book(run.run_id, "champion", "champion", None, 1000.0).book_id
+    decided = [BookRound(book, "3", [(_step(), {"market": "m"})], equity=1001.5, state={"cash": 1})]
+    later = TS + timedelta(minutes=5)
+    sold = Order(later, "m", "YES", "111", "SELL", 10.0, 0.49, "kill: drill")
+    killed = [BookRound(book, "3", orders=[sold], fills=[Fill(later, "m", "YES", "111", "SELL", 10.0, 0.49, 0.1)], state={"cash": 2})]
+    assert not ledger.has_round(run.run_id, TS, decided)
+    ledger.record_round(run.run_id, TS, decided)
+    assert ledger.has_round(run.run_id, TS, decided) and not ledger.has_round(run.run_id, later, killed)
+    ledger.record_round(run.run_id, later, killed)
+    assert ledger.has_round(run.run_id, later, killed)
+    ledger.dispose()
+
+
 # --- the trader on a PostgreSQL ledger that goes away -------------------------------------------------
 
 
@@ -208,7 +227,8 @@ def _ledger(engine: sa.Engine) -> dict[str, list[tuple]]:
     with engine.connect() as con:
         return {table.name: [tuple(r) for r in con.execute(
             sa.select(books.c.role, books.c.alias, *(table.c[c] for c in columns)).join(books, books.c.book_id == table.c.book_id)
-            .order_by(books.c.role, books.c.alias, table.c.ts, table.c.id))] for table, columns in picked.items()}
+            .order_by(books.c.role, books.c.alias, table.c.ts, *([table.c.id] if "id" in table.c else [])))]
+            for table, columns in picked.items()}
 
 
 def _reference(data: Path, span: list[str]) -> dict[str, list[tuple]]:
