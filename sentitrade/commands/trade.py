@@ -71,7 +71,6 @@ def trade(
     from trader.logs import configure_logging
     from connectors.x_api import MissingSetting
     from trader.ledger import LedgerError
-    from trader.outage import LedgerDown
     from trader.run import TradeOptions, run_trader
     from trader.service import TraderRefused
 
@@ -93,9 +92,6 @@ def trade(
                              show_progress=log_format is LogFormat.text)
     except (TraderRefused, LedgerError, FileNotFoundError, MissingSetting) as exc:
         raise UserError(str(exc)) from None
-    except LedgerDown as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(LedgerDown.exit_code) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
