@@ -156,9 +156,12 @@ def _known_failure(exc: Exception) -> None:
     from connectors.replay.source import ReplayNotFoundError
     from models.registry import NoChampionError
     from sentitrade.demo import DemoError
+    from trader.outage import LedgerDown
 
     if isinstance(exc, (NoChampionError, ReplayNotFoundError, ReplayConfigError)):
         _fail(str(exc).strip(chr(39)))
+    if isinstance(exc, LedgerDown):  # the trader gave up on an unreachable ledger: start it again once the database is back
+        _fail(str(exc), code=LedgerDown.exit_code)
     if isinstance(exc, DemoError):  # a pipeline stage failed: one line naming it, not the user's fault
         _fail(str(exc), code=1)
     if isinstance(exc, MlflowException):  # its message quotes the tracking URI, password and all

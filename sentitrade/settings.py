@@ -154,6 +154,9 @@ class TraderSettings(BaseSettings):
     order_type: Literal["FAK", "FOK", "GTD"] = Field(
         "FAK", description="Signed orders: FAK fills what the book has and cancels the rest; FOK all or nothing; GTD rests the rest until the next round (heartbeats keep it).")
     rest_s: float = Field(300.0, ge=200, description="GTD: the order's expiry, seconds ahead (the exchange needs at least 180): a backstop, the next round withdraws it first.")
+    ledger_outage_s: float = Field(
+        300.0, gt=0, description="Wait this long for an unreachable ledger database (trading paused), then exit with code 75."
+    )
 
     @field_validator("shadow_aliases", mode="before")
     @classmethod

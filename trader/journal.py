@@ -14,8 +14,10 @@ here, never of an in-memory copy: `portfolio` rebuilds them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -60,6 +62,9 @@ class JournaledOrder:
 class OrderJournal:
     def __init__(self, ledger: Ledger):
         self.engine = ledger.engine
+        # How a write is committed: at once here; the trader routes it through `trader.outage`, so a
+        # database that goes away pauses trading (no order is sent without its intent) instead of failing.
+        self.write: Callable[..., Any] = lambda what, call, written=None: call()
 
     def declined(self, run_id: str, book_id: str, model_version: str, order: Order, order_id: str, why: str) -> None:
         """An order the trader chose not to sign (price protection, balance, an unresolved earlier order)."""
@@ -75,11 +80,18 @@ class OrderJournal:
         row = dict(run_id=run_id, book_id=book_id, model_version=model_version, ts=order.ts, market=order.market,
                    order_id=order_id, token=order.token, token_id=order.token_id, side=order.side, shares=order.shares,
                    limit_price=order.limit_price, status=status, reason=order.reason, updated_at=utcnow()) | extra
-        with self.engine.begin() as con:
-            con.execute(orders.insert().values(**row))
+
+        def insert() -> None:
+            with self.engine.begin() as con:
+                con.execute(orders.insert().values(**row))
+
+        self.write(f"order {order_id[:14]}'s {status}", insert, lambda: self.order(order_id) is not None)
 
     def settle(self, order_id: str, status: str, trades: list[Trade] = (), error: str | None = None) -> list[Trade]:
         """The order's new status and its trades not yet recorded, in one transaction; returns those new trades."""
+        return self.write(f"order {order_id[:14]}'s outcome", lambda: self._settle(order_id, status, trades, error))
+
+    def _settle(self, order_id: str, status: str, trades: list[Trade], error: str | None) -> list[Trade]:
         with self.engine.begin() as con:
             row = con.execute(sa.select(orders).where(orders.c.order_id == order_id)).mappings().one()
             known = {t for (t,) in con.execute(sa.select(fills.c.trade_id).where(fills.c.order_id == order_id))}
@@ -92,8 +104,11 @@ class OrderJournal:
         return new
 
     def trade_status(self, trade_id: str, status: str) -> None:
-        with self.engine.begin() as con:
-            con.execute(fills.update().where(fills.c.trade_id == trade_id).values(status=status))
+        def update() -> None:
+            with self.engine.begin() as con:
+                con.execute(fills.update().where(fills.c.trade_id == trade_id).values(status=status))
+
+        self.write(f"trade {trade_id}'s status", update)
 
     def unresolved(self, market: str | None = None) -> list[JournaledOrder]:
         """Orders whose outcome is not known (sent, or perhaps sent, and never answered), oldest first."""

@@ -34,6 +34,7 @@ from sentitrade.redact import redact
 from trader.schema import books, decisions, equity, events, fills, leases, orders, runs
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+CONNECT_TIMEOUT_S = 10  # PostgreSQL: a dropped network fails a connect in this long instead of the kernel's minutes
 
 
 class LedgerError(RuntimeError):
@@ -89,7 +90,7 @@ class Ledger:
         self.url, self.lease_ttl = url, timedelta(seconds=lease_ttl_s)
         sqlite = url.startswith("sqlite")
         try:
-            self.engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {})
+            self.engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {"connect_timeout": CONNECT_TIMEOUT_S})
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise LedgerError(f"SENTITRADE_LEDGER_URL is not a usable database URL ({type(exc).__name__})") from None
         if sqlite:
@@ -244,6 +245,19 @@ class Ledger:
                 if part.state is not None:
                     con.execute(books.update().where(books.c.book_id == part.book_id).values(state=json.dumps(part.state), updated_at=utcnow()))
             con.execute(runs.update().where(runs.c.run_id == run_id).values(last_step_at=ts))
+
+    def has_round(self, run_id: str, ts: datetime, rounds: list[BookRound]) -> bool:
+        """Whether this round is in already: a commit whose answer a lost connection cut off may have gone
+        through. A decision round marks every book's equity at `ts`; a kill round writes its orders there."""
+        sold = [order for part in rounds for order in part.orders]
+        if any(part.equity is not None for part in rounds):
+            query = sa.select(equity.c.book_id).where(equity.c.run_id == run_id, equity.c.ts == ts)
+        elif sold:
+            query = sa.select(orders.c.id).where(orders.c.run_id == run_id, orders.c.ts == ts, orders.c.reason == sold[0].reason)
+        else:
+            return False  # only book states: writing them again changes nothing
+        with self.engine.connect() as con:
+            return con.execute(query.limit(1)).first() is not None
 
     def dispose(self) -> None:
         self.engine.dispose()

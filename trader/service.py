@@ -6,7 +6,8 @@ the first event after T arrives (or a live feed's clock passes T), so it has see
 created before T and every price up to T, and nothing later: the same rows dbt's `features` holds.
 Between two rounds, and only there, the trader follows the registry (a new champion or shadow is
 swapped in), renews its ledger lease and looks for the kill file. Every round is one ledger
-transaction, and a restarted trader continues its run from the last one.
+transaction, and a restarted trader continues its run from the last one; while the ledger's database
+is unreachable, trading pauses on the round it could not write (`trader.outage`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from trader.ledger import BookRound, Ledger, Run, order_outcomes
 from trader.lifecycle import ModelLifecycle
 from trader.live import BookRef, SignedExecution
 from trader.metrics import TraderMetrics
+from trader.outage import LedgerWrites
 from trader.reconcile import reconcile
 
 log = logging.getLogger("trader")
@@ -175,12 +177,15 @@ class Trader:
         self.markets, self.open_feed = markets, open_feed
         self.metrics = metrics or TraderMetrics()
         self.stop = stop or threading.Event()
+        self.writes = LedgerWrites(ledger, settings.trader.ledger_outage_s, self.metrics, self.stop,
+                                   lambda: read_kill(settings.data_dir) is not None)
         self.progress = progress
         self.cadence = timedelta(minutes=settings.trader.decision_minutes)
         self.books = OrderBooks()
         self.execution: Execution = execution or build_execution(options.execution, markets, settings.costs, self.books)
         self.signed = isinstance(self.execution, SignedExecution)  # the champion's orders are signed: its book lives in the journal
-        self.journal = OrderJournal(ledger)
+        self.journal = self.execution.journal if self.signed else OrderJournal(ledger)
+        self.journal.write = self.writes.write
         self.exchange_polled = 0.0
         self.state = MarketState()
         self.runners: dict[str, BookRunner] = {}
@@ -201,7 +206,8 @@ class Trader:
             run = self._open_run()
             return self._trade(run)
         finally:
-            self.ledger.release()
+            if not self.writes.down:
+                self.ledger.release()
 
     def _open_run(self) -> Run:
         """Continue the model's unfinished run, or start a new one on the span asked for."""
@@ -302,7 +308,7 @@ class Trader:
                 heartbeat.stop()
             self.feed_seconds = time.perf_counter() - self.feed_began
         if status != "running":
-            self.ledger.end_run(run.run_id, status, reason)
+            self.writes.write("the run's end", lambda: self.ledger.end_run(run.run_id, status, reason))
         self._say("stop", f"run {run.run_id} {status}: {reason}", next_t - self.cadence)
         return self._summary(run, status)
 
@@ -333,7 +339,7 @@ class Trader:
             self.execution.resolve_unknown()
             self.execution.confirm_trades()
             self._rebuild_champion()
-        self.ledger.renew()
+        self.writes.write("the lease renewal", self.ledger.renew)
 
     def _sync_runners(self) -> None:
         """One runner for the champion's book and one per shadow version the lifecycle runs now."""
@@ -341,7 +347,7 @@ class Trader:
         wanted = {CHAMPION: (CHAMPION, None)} | {alias: (alias, m.version) for alias, m in self.lifecycle.shadows.items()}
         for key, (alias, version) in wanted.items():
             role = CHAMPION if key == CHAMPION else "shadow"
-            book = self.ledger.book(self.run_record.run_id, role, alias, version, cash)
+            book = self.writes.write(f"the {alias} book", lambda: self.ledger.book(self.run_record.run_id, role, alias, version, cash))
             if key in self.runners and self.runners[key].book_id == book.book_id:
                 continue
             engine = TradingEngine(self.markets, self.settings, self.execution if role == CHAMPION else build_execution(
@@ -403,7 +409,7 @@ class Trader:
             part.state = runner.engine.snapshot()
             parts.append(part)
         decided = time.perf_counter()
-        self.ledger.record_round(self.run_record.run_id, t, parts)
+        self._record(f"the round at {t:%Y-%m-%d %H:%M}", t, parts)
         done = time.perf_counter()
         self.rounds += 1
         self.metrics.exposure.clear()
@@ -460,7 +466,7 @@ class Trader:
                 runner.fees += sum(f.fee for f in part.fills)
             part.state = runner.engine.snapshot()
             parts.append(part)
-        self.ledger.record_round(self.run_record.run_id, t, parts)
+        self._record("the kill round", t, parts)
         closed = sum(len(p.fills) for p in parts)
         message = f"kill file: {reason}; {cancelled} open orders cancelled, " + (
             f"{closed} positions sold" if mode == "flatten" else "positions frozen as they are")
@@ -469,7 +475,12 @@ class Trader:
 
     def _say(self, kind: str, message: str, t: datetime | None) -> None:
         log.warning(message) if kind in ("kill", "model") else log.info(message)
-        self.ledger.event(self.run_record.run_id, kind, message, t)
+        self.writes.write(f"the {kind} event", lambda: self.ledger.event(self.run_record.run_id, kind, message, t))
+
+    def _record(self, what: str, t: datetime, parts: list[BookRound]) -> None:
+        """A round in one transaction; through an outage, kept pending and written once (its orders went out)."""
+        run_id = self.run_record.run_id
+        self.writes.write(what, lambda: self.ledger.record_round(run_id, t, parts), lambda: self.ledger.has_round(run_id, t, parts))
 
     def _summary(self, run: Run, status: str) -> TradeSummary:
         champion, cash = self.runners[CHAMPION], self.settings.risk.starting_cash

@@ -58,6 +58,8 @@ def trade(
     Decisions run every SENTITRADE_TRADER_DECISION_MINUTES of event time. A new champion is picked up between two decisions (the registry is polled every SENTITRADE_TRADER_MODEL_POLL_S). Every decision, order and fill lands in the ledger, one transaction per round.
 
     Stop: Ctrl-C or SIGTERM stops after the current round (start again to continue the same run); `sentitrade trade kill` flattens (or freezes) and ends the run. Read it with `sentitrade ledger`.
+
+    If the ledger's database becomes unreachable, trading pauses until it is back; after SENTITRADE_TRADER_LEDGER_OUTAGE_S the trader exits with code 75, and the next start continues the run from its last whole round.
     """
     if ctx.invoked_subcommand is not None:
         return
