@@ -65,6 +65,8 @@ class SignedExecution:
         self.post, self.protection, self.order_type, self.rest_s = post, price_protection, order_type, rest_s
         self.name = "live" if post else "dry-run"
         self.book: BookRef | None = None
+        self.on_rest: Callable[[], None] = lambda: None  # an order came to rest on the book (the heartbeat wakes)
+        self.arm: Callable[[], bool] = lambda: True  # before an order that may rest: the dead-man switch armed (a beat)
         self.late_changes = 0  # fills or reversals found outside an `execute` call: the book must be rebuilt
 
     # --- one order ----------------------------------------------------------------------------------
@@ -99,6 +101,9 @@ class SignedExecution:
                             limit, signed.order_type, dataclasses.asdict(signed))
         if not self.post:
             return self._simulate(order, oid, limit, book, tick)
+        if self.rests and not self.arm():
+            self.journal.settle(oid, "unsent", error="not posted: the order heartbeat that keeps a resting order in check failed")
+            return None
         return self._post(order, oid, signed)
 
     def _sign(self, order: Order, limit: float):
@@ -164,6 +169,8 @@ class SignedExecution:
             resting = state is not None and state.status.upper() in ("LIVE", "OPEN")
             status = "live" if resting else "filled" if matched >= order.shares - 0.01 else "partial" if matched > 0 else "unfilled"
         self.journal.settle(oid, status, trades)
+        if status == "live":
+            self.on_rest()
         return _aggregate(order, [t for t in trades if t.status != "failed"])
 
     def _trades_of(self, token_id: str, oid: str) -> list[Trade]:

@@ -32,7 +32,6 @@ from sentitrade.settings import Settings
 from trader.execution import Execution, OrderBooks, build_execution
 from trader.feeds.events import BookEvent, Event, Feed, PriceEvent, TickSizeEvent, TweetEvent
 from trader.heartbeat import Heartbeat
-from trader.journal import OrderJournal
 from trader.kill import read_kill
 from trader.ledger import BookRound, Ledger, Run, order_outcomes
 from trader.lifecycle import ModelLifecycle
@@ -184,8 +183,9 @@ class Trader:
         self.books = OrderBooks()
         self.execution: Execution = execution or build_execution(options.execution, markets, settings.costs, self.books)
         self.signed = isinstance(self.execution, SignedExecution)  # the champion's orders are signed: its book lives in the journal
-        self.journal = self.execution.journal if self.signed else OrderJournal(ledger)
-        self.journal.write = self.writes.write
+        self.journal = self.execution.journal if self.signed else None
+        if self.journal is not None:
+            self.journal.write = self.writes.write
         self.exchange_polled = 0.0
         self.state = MarketState()
         self.runners: dict[str, BookRunner] = {}
@@ -262,8 +262,11 @@ class Trader:
                 self._say("reconcile", line, next_t)
             self._rebuild_champion()
             self._say_unowned(next_t)
-        heartbeat = Heartbeat(self.execution.client, lambda: bool(self.journal.resting()),
-                              on_error=self.metrics.errors.labels("heartbeat").inc).start() if self.signed and self.execution.rests else None
+        heartbeat = None
+        if self.signed and self.execution.rests:
+            heartbeat = Heartbeat(self.execution.client, lambda: bool(self.journal.resting()),
+                                  on_error=self.metrics.errors.labels("heartbeat").inc).start()
+            self.execution.on_rest, self.execution.arm = heartbeat.wake, heartbeat.beat
         end = run.span_end
         total = len(decision_grid(next_t, end - timedelta(microseconds=1))) if end and next_t < end else 0
         advance = self.progress(total) if self.progress else None

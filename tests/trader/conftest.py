@@ -77,3 +77,15 @@ def scalar(data: Path, sql: str, **params):
             return con.execute(sa.text(sql), params).scalar()
     except sa.exc.OperationalError:
         return None
+
+
+@pytest.fixture
+def postgres():
+    """A private PostgreSQL server the test may stop and start (never the shared one on 5432)."""
+    from tests.postgres import PrivatePostgres
+
+    server = PrivatePostgres()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -6,12 +6,7 @@ stopped with `pg_ctl stop -m immediate`; the shared server on 5432 is never touc
 from __future__ import annotations
 
 import logging
-import os
-import pwd
-import shutil
-import socket
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.request
@@ -24,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO, SENTITRADE, last_json, run_cli
 from models.engine import Fill, Order
+from tests.postgres import PASSWORD, PrivatePostgres, free_port
 from tests.trader.conftest import cli_env, ledger_engine, span_args, wait_for
 from tests.trader.test_ledger import TS, _step
 from trader.ledger import BookRound, LeaseHeld, Ledger
@@ -31,72 +27,6 @@ from trader.metrics import TraderMetrics
 from trader.outage import LedgerDown, LedgerWrites
 from trader.schema import books, decisions, equity, fills, orders, runs
 
-PASSWORD = "s3cret-pw"  # trust auth ignores it; it is there to be redacted
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PrivatePostgres:
-    """A throwaway PostgreSQL server: its own data directory, socket directory and port. As root it
-    runs as the `postgres` OS user (initdb refuses root), in a directory that user can write."""
-
-    def __init__(self):
-        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-        if not bins:
-            pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
-        self.bin = bins[-1].parent
-        self.root = Path(tempfile.mkdtemp(prefix="sentitrade-pg-"))  # pytest's tmp dirs are private to root
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:
-            try:
-                pwd.getpwnam("postgres")
-            except KeyError:
-                pytest.skip("running as root, and there is no `postgres` OS user to run initdb as")
-            if shutil.which("runuser") is None:
-                pytest.skip("running as root, and no `runuser` to run initdb as the `postgres` user")
-            shutil.chown(self.root, "postgres")
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-        self.data, self.port = self.root / "data", _free_port()
-        self._pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        self.start()
-        with sa.create_engine(self._url("postgres"), isolation_level="AUTOCOMMIT").connect() as con:
-            con.execute(sa.text("create database ledger"))
-        self.url = self._url("ledger", PASSWORD)
-        self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)  # no connection kept across a stop
-
-    def _url(self, database: str, password: str | None = None) -> str:
-        secret = f":{password}" if password else ""
-        return f"postgresql+psycopg://postgres{secret}@127.0.0.1:{self.port}/{database}"
-
-    def _pg(self, tool: str, *args: str) -> None:
-        done = subprocess.run([*self.as_user, str(self.bin / tool), *args], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, f"{tool}: {done.stdout}{done.stderr}"
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"), "-w", "start")
-
-    def stop(self) -> None:
-        """As a crash does: no checkpoint, every connection cut."""
-        self._pg("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-
-    def close(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-@pytest.fixture
-def postgres():
-    server = PrivatePostgres()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 # --- the loop's pending write, on a stand-in ledger ---------------------------------------------------
@@ -265,7 +195,7 @@ def _metrics(port: int) -> dict[str, float]:
 def test_an_outage_mid_run_pauses_trading_and_the_run_ends_as_if_there_had_been_none(trade_dir, holdout_start, postgres, tmp_path):
     span = span_args(holdout_start, 3)
     reference = _reference(trade_dir, span)
-    log, port = tmp_path / "trader.log", _free_port()
+    log, port = tmp_path / "trader.log", free_port()
     trader = _start(trade_dir, log, postgres.url, *span, "--speed", "600", "--metrics-port", str(port))  # two rounds a second
     try:
         wait_for(lambda: _rounds(postgres) >= 5, timeout=180)

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 from collections import defaultdict
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -34,6 +35,15 @@ def sandbox(trade_dir):
 
     with SandboxServer(books=books_from_replay(trade_dir / "replay"), settle_s=0.2) as server:
         yield server
+
+
+def thin_books(data) -> dict:
+    """The replay's books with 50 shares a level: an order bigger than that rests its remainder."""
+    books = books_from_replay(data / "replay")
+    for book in books.values():
+        book.bids = [[price, Decimal(50)] for price, _ in book.bids]
+        book.asks = [[price, Decimal(50)] for price, _ in book.asks]
+    return books
 
 
 def live_env(sandbox, **extra: str) -> dict:
@@ -61,12 +71,13 @@ def exchange_view(sandbox) -> tuple[dict, dict[str, float]]:
     return trades, positions
 
 
-def assert_ledger_is_the_exchange(data, sandbox) -> dict:
+def assert_ledger_is_the_exchange(data, sandbox, ledger: sa.Engine | None = None) -> None:
     """Every exchange trade in the ledger once, none extra, the same positions; no order posted twice."""
     state = sandbox.state()
     assert state["post_counts"] and max(state["post_counts"].values()) == 1, state["post_counts"]
     trades, positions = exchange_view(sandbox)
-    with ledger_engine(data).connect() as con:
+    ledger = ledger or ledger_engine(data)
+    with ledger.connect() as con:
         rows = con.execute(sa.text("select trade_id, order_id, side, shares, price, status from fills where trade_id is not null")).all()
     assert sorted(r.trade_id for r in rows) == sorted(trades), "the ledger's trades are not the exchange's"
     for r in rows:
@@ -75,11 +86,10 @@ def assert_ledger_is_the_exchange(data, sandbox) -> dict:
         assert r.shares == pytest.approx(float(t["size"]), abs=1e-6) and r.price == pytest.approx(float(t["price"]), abs=1e-9)
         assert (r.status == "failed") == (t["status"] == "FAILED")
     held: dict[str, float] = defaultdict(float)
-    with ledger_engine(data).connect() as con:
+    with ledger.connect() as con:
         for token, side, shares in con.execute(sa.text("select token_id, side, shares from fills where trade_id is not null and status != 'failed'")):
             held[token] += shares if side == "BUY" else -shares
     assert {t: round(v, 6) for t, v in held.items() if abs(v) > 1e-9} == {t: round(v, 6) for t, v in positions.items()}
-    return ledger_json(data)
 
 
 def test_the_operators_command_trades_the_replay_through_the_exchange_and_the_ledger_lists_its_fills(trade_dir, holdout_start, sandbox):
@@ -88,7 +98,8 @@ def test_the_operators_command_trades_the_replay_through_the_exchange_and_the_le
     assert last_json(result.stdout)["status"] == "finished"
     assert "LIVE TRADING: orders are signed and POSTED to a non-production exchange" in result.stderr
     assert WALLET in result.stderr and KEY[2:] not in result.stderr + result.stdout
-    report = assert_ledger_is_the_exchange(trade_dir, sandbox)
+    assert_ledger_is_the_exchange(trade_dir, sandbox)
+    report = ledger_json(trade_dir)
     assert len(report["fills"]) >= 5, "the span should trade"
     assert {t: round(v, 6) for t, v in report["positions"].items()} == {t: round(v, 6) for t, v in exchange_view(sandbox)[1].items()}
     with ledger_engine(trade_dir).connect() as con:
@@ -177,7 +188,7 @@ def test_sigkill_at_random_points_with_faults_never_posts_an_order_twice_and_the
     """20 starts of one live run, each killed at a random moment, with the exchange failing now and then."""
     rng = random.Random(9)
     sandbox.set_faults([{"kind": "fill-then-500", "rate": 0.15}, {"kind": "503", "rate": 0.05}, {"kind": "trade-fails", "rate": 0.05}])
-    args = ["--execution", "live", "--feed", "replay", "--speed", "0", *span_args(holdout_start, 24)]
+    args = ["--execution", "live", "--feed", "replay", "--speed", "0", *span_args(holdout_start, 70)]  # the held-out days
     env = live_env(sandbox, **WIDE)
     kills = 0
     while kills < 20:
@@ -252,3 +263,60 @@ def test_the_key_and_the_api_credentials_appear_nowhere(trade_dir, holdout_start
     for bad in ("0x1234", "0x" + "zz" * 32):
         result = trade(trade_dir, sandbox, "--execution", "live", *span_args(holdout_start, 1), SENTITRADE_POLYMARKET_PRIVATE_KEY=bad)
         assert result.returncode == 2 and "is not a valid private key" in result.stderr and bad[2:] not in result.stderr
+
+
+def test_gtd_orders_rest_kept_by_heartbeats_until_the_next_round_withdraws_them(trade_dir, holdout_start):
+    """Thin books that fills use up: orders rest, heartbeats keep them, each round withdraws them first."""
+    from trader.sandbox.server import SandboxServer
+
+    with SandboxServer(books=thin_books(trade_dir), deplete=True, settle_s=0.2) as sandbox:
+        result = trade(trade_dir, sandbox, "--execution", "live", "--speed", "150", *span_args(holdout_start, 1.5),
+                       SENTITRADE_TRADER_ORDER_TYPE="GTD", **WIDE)
+        assert result.returncode == 0, result.stderr[-3000:]
+        state = sandbox.state()
+        assert not [o for o in state["orders"] if o["status"] == "LIVE"], "nothing is left resting"
+        rested = [o for o in state["orders"] if o["order_type"] == "GTD" and o["status"] == "CANCELED"]
+        assert rested and all(0 < float(o["size_matched"]) < float(o["original_size"]) for o in rested), "orders rested, partly filled"
+        assert state["heartbeats"] or state["heartbeat_cancels"], "a heartbeat chain was started"
+        assert not any(c["canceled"] for c in state["heartbeat_cancels"]), "the dead-man switch never had to act"
+        assert_ledger_is_the_exchange(trade_dir, sandbox)
+        assert scalar(trade_dir, "select count(*) from orders where status = 'partial'") >= len(rested)
+
+
+def test_a_killed_trader_leaves_nothing_resting_for_long_and_the_restart_reconciles(trade_dir, holdout_start):
+    from trader.sandbox.server import SandboxServer
+
+    with SandboxServer(books=thin_books(trade_dir), deplete=True, settle_s=0.2, heartbeat_timeout_s=3) as sandbox:
+        env = live_env(sandbox, SENTITRADE_TRADER_ORDER_TYPE="GTD", **WIDE)
+        args = ["--execution", "live", "--feed", "replay", "--speed", "150", *span_args(holdout_start, 1.5)]
+        proc = start_trader(trade_dir, *args, **env)
+        wait_for(lambda: any(o["status"] == "LIVE" for o in sandbox.state()["orders"]), timeout=120, every=0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        wait_for(lambda: sandbox.state()["heartbeat_cancels"], timeout=15)  # the dead-man switch, ~3 s after the last beat
+        assert not [o for o in sandbox.state()["orders"] if o["status"] == "LIVE"]
+        again = start_trader(trade_dir, *args, **env)
+        out, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err[-3000:]
+        assert "left resting by the last run withdrawn" in err or "resolved" in err
+        assert_ledger_is_the_exchange(trade_dir, sandbox)
+
+
+def test_live_trading_pauses_while_the_ledger_database_is_away_and_ends_as_the_exchange(trade_dir, holdout_start, sandbox, postgres):
+    """No order goes out while its intent cannot be written; when the database is back, trading resumes."""
+    env = live_env(sandbox, SENTITRADE_LEDGER_URL=postgres.url, **WIDE)
+    proc = start_trader(trade_dir, "--execution", "live", "--feed", "replay", "--speed", "600", *span_args(holdout_start, 3), **env)
+    try:
+        wait_for(lambda: len(sandbox.state()["post_counts"]) >= 3, timeout=180, every=0.05)
+        postgres.stop()
+        posted = len(sandbox.state()["post_counts"])
+        time.sleep(4)
+        assert len(sandbox.state()["post_counts"]) <= posted + 1, "orders went out while the ledger was away"  # one may have been in flight
+        postgres.start()
+        out, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "unreachable" in err and "trading stopped" in err and postgres.url.split("@")[0].split(":")[-1] not in err
+    assert last_json(out)["status"] == "finished"
+    assert_ledger_is_the_exchange(trade_dir, sandbox, postgres.engine)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import threading
 import time
 import urllib.request
@@ -236,6 +237,12 @@ def _admin(request: _Handler, sandbox: Sandbox, method: str, action: str) -> tup
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a stalled answer must not hold up shutdown
     sandbox: Sandbox
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away mid-request (a killed trader, a timed-out stall) is normal here, not a traceback."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class SandboxServer:
