@@ -359,7 +359,7 @@ class Trader:
                 engine.restore(book.state)
             if role == CHAMPION and self.signed:
                 self.execution.book = BookRef(self.run_record.run_id, book.book_id, lambda: self.lifecycle.champion.version)
-                engine.portfolio = self.journal.portfolio(book.book_id, cash)
+                self._book_from_journal(engine, book.book_id)
             model = (lambda: self.lifecycle.champion) if role == CHAMPION else (lambda m=self.lifecycle.shadows[alias]: m)
             self.runners[key] = BookRunner(book.book_id, CHAMPION if role == CHAMPION else f"{alias}:v{version}", engine, model)
         for key in set(self.runners) - set(wanted):
@@ -376,12 +376,19 @@ class Trader:
         if unowned:
             self._say("reconcile", f"the wallet holds shares this run does not own (an earlier run's), left as they are: {', '.join(unowned)}", t)
 
+    def _book_from_journal(self, engine: TradingEngine, book_id: str) -> None:
+        """The engine's cash and positions from the book's fills; a position whose market has no mark
+        yet (bought in a round the last process never committed) is marked at its cost until a price comes."""
+        engine.portfolio = self.journal.portfolio(book_id, self.settings.risk.starting_cash)
+        for market, held in engine.portfolio.positions.items():
+            engine.mids.setdefault(market, held.avg_cost if held.token == "YES" else 1.0 - held.avg_cost)
+
     def _rebuild_champion(self) -> None:
         """A signed book's cash and positions are its fills in the ledger: rebuilt after fills found late
         (an unknown order resolved, a trade recorded at start) or a trade that failed on chain."""
         if self.execution.late_changes:
             runner = self.runners[CHAMPION]
-            runner.engine.portfolio = self.journal.portfolio(runner.book_id, self.settings.risk.starting_cash)
+            self._book_from_journal(runner.engine, runner.book_id)
             self.execution.late_changes = 0
 
     def _round(self, t: datetime) -> None:
