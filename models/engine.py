@@ -1,7 +1,8 @@
 """The one trading code path: decisions in, orders and fills out, for backtest, paper and live alike.
 
 `TradingEngine` owns strategy, sizing, risk and bookkeeping; it talks to the market only through an
-`Exchange`. The backtest and the paper trader pass `PaperExchange`; live trading passes a Polymarket one.
+`Exchange`. The backtest and the paper trader pass `PaperExchange`; dry-run and live trading pass the
+trader's signed-order execution (`trader.live`).
 Its whole state is one JSON-serializable `snapshot()`, so the trader can restart a run from its ledger.
 """
 
@@ -106,7 +107,8 @@ class StepResult:
 
 class Exchange(Protocol):
     def execute(self, order: Order, mid_yes: float) -> Fill | None:
-        """Fill `order` (wholly) or return None when it does not fill."""
+        """What `order` filled now (possibly less than asked), or None. Fills found later (an unknown
+        outcome resolved, a resting order traded) reach the engine as a rebuilt portfolio."""
 
 
 class PaperExchange:

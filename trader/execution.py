@@ -3,7 +3,8 @@
 `paper` (the default) simulates taker fills: against the current order book when the feed delivers
 books (the live stream), walking its levels for the order's size; against the replayed price with
 the cost model otherwise (the same `PaperExchange` the backtest uses). Both pay the market's taker
-fee. `dry-run` and `live` (signed orders through the Polymarket SDK) come behind the same interface.
+fee. `dry-run` and `live` (signed orders through the Polymarket SDK, `trader.live`) implement the same
+interface; `trader.run` builds them, since they need the SDK's authenticated client and the journal.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def walk_book(order: Order, book: BookEvent, info: MarketInfo) -> Fill | None:
 
 
 def build_execution(kind: str, markets: Mapping[str, MarketInfo], costs: CostSettings, books: OrderBooks | None) -> Execution:
-    if kind == "paper":
-        return PaperExecution(markets, costs, books)
-    raise ValueError(f"--execution {kind} is not available yet: use paper")
+    """Paper execution (every shadow book's, and the champion's unless signed orders were asked for)."""
+    if kind != "paper":
+        raise ValueError(f"--execution {kind} needs the SDK client: `trader.run` builds it")
+    return PaperExecution(markets, costs, books)

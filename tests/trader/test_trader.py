@@ -234,7 +234,8 @@ def test_metrics_are_served_while_it_trades(trade_dir, holdout_start):
 
 
 def test_bad_trader_input_is_one_line(trade_dir):
-    for args, named in ([["--speed", "inf"], "--speed"], [["--start", "yesterday"], "--start"], [["--feed", "carrier-pigeon"], "--feed"]):
+    for args, named in ([["--speed", "inf"], "--speed"], [["--start", "yesterday"], "--start"], [["--feed", "carrier-pigeon"], "--feed"],
+                        [["--execution", "live"], "SENTITRADE_POLYMARKET_PRIVATE_KEY is not set"], [["--execution", "yolo"], "--execution"]):
         result = run_cli("trade", "--data-dir", str(trade_dir), *args)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2 and len(lines) == 1 and named in lines[0], result.stderr
