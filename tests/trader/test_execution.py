@@ -49,6 +49,25 @@ def test_paper_execution_uses_the_book_when_there_is_one_and_the_cost_model_when
     assert execution.cancel_all() == 0
 
 
-def test_only_paper_execution_exists_yet():
-    with pytest.raises(ValueError, match="not available yet: use paper"):
+def test_signed_orders_are_priced_from_the_exchanges_book_within_the_price_protection():
+    """On the one recorded real CLOB book (levels as the API sends them: best last), with its tick and size."""
+    import json
+
+    from polymarket.models import OrderBook
+
+    from tests.conftest import SHARED_DATA
+    from trader.live import protected_limit
+
+    raw = json.loads((SHARED_DATA / "polymarket-fixtures" / "clob-book" / "nautilus-py__book.json").read_text())
+    book = OrderBook.model_validate(raw | {"tick_size": "0.01", "min_order_size": "5", "neg_risk": False})
+    assert protected_limit(_order("BUY", 200, 0.2), book, 0.14, 0.03) == 0.14  # the best ask holds it all
+    assert protected_limit(_order("BUY", 800, 0.2), book, 0.14, 0.10) == 0.20  # 775 within 0.24: FAK takes those
+    assert protected_limit(_order("BUY", 50, 0.2), book, 0.05, 0.03) is None  # best ask 0.14 is past 0.05 + 0.03
+    assert protected_limit(_order("SELL", 100, 0.1), book, 0.11, 0.03) == 0.10
+    assert protected_limit(_order("SELL", 500, 0.1), book, 0.11, 0.03) == 0.08  # 125 + 294 + 120 reach it at 0.08
+    assert protected_limit(_order("SELL", 50, 0.1), book, 0.20, 0.03) is None  # best bid 0.10 is below 0.20 - 0.03
+
+
+def test_paper_is_the_only_execution_built_without_the_sdk():
+    with pytest.raises(ValueError, match="needs the SDK client"):
         build_execution("live", {"m": MARKET}, CostSettings(), None)
