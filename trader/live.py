@@ -2,7 +2,8 @@
 
 Each order the engine sends becomes, in this order:
 1. a price from the exchange's current book (never the decision's mid): the level that completes the
-   size, on the book's tick, bounded by the decision's price plus `price_protection`; an order the
+   size, on the book's tick, bounded by the decision's price plus `price_protection` (a BUY priced above
+   the engine's own price buys fewer shares for the same stake, so no cap is passed); an order the
    book cannot meet within that bound, below the book's minimum size, or beyond the balance, is
    declined and recorded as such;
 2. a marketable limit order (FAK or FOK), or a GTD limit order whose unfilled rest stays on the book until
@@ -88,6 +89,11 @@ class SignedExecution:
             best = _best(book, order.side)
             return self._decline(order, f"the book ({'best ask' if order.side == 'BUY' else 'best bid'} {best}) is beyond the "
                                         f"price protection of {self.protection:g} from {token_mid(order.token, mid_yes):.4f}")
+        if order.side == "BUY" and limit > order.limit_price + _DUST:
+            # The engine sized the stake at its own price: a dearer book buys fewer shares, never more dollars.
+            order = dataclasses.replace(order, shares=math.floor(order.shares * order.limit_price / limit * 100 + _DUST) / 100)
+            if order.shares < minimum - _DUST:
+                return self._decline(order, f"at the book's {limit:g} the stake buys {order.shares:g} shares, below the minimum size {minimum:g}")
         try:
             short = self._short_of_balance(order, limit, book.neg_risk)
             signed = None if short else self._sign(order, limit)
