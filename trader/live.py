@@ -315,7 +315,9 @@ def protected_limit(order: Order, book: OrderBook, decision_price: float, protec
         left -= size
         if left <= _DUST:
             break
-    return round(min(max(price, tick), 1 - tick), 6)
+    # On the tick the book has now: levels quoted on a finer, older tick are rounded toward the bound.
+    ticks = math.ceil(price / tick - 1e-9) if order.side == "BUY" else math.floor(price / tick + 1e-9)
+    return round(min(max(ticks * tick, tick), 1 - tick), 6)
 
 
 def book_event(market: str, book: OrderBook) -> BookEvent:

@@ -66,6 +66,9 @@ def test_signed_orders_are_priced_from_the_exchanges_book_within_the_price_prote
     assert protected_limit(_order("SELL", 100, 0.1), book, 0.11, 0.03) == 0.10
     assert protected_limit(_order("SELL", 500, 0.1), book, 0.11, 0.03) == 0.08  # 125 + 294 + 120 reach it at 0.08
     assert protected_limit(_order("SELL", 50, 0.1), book, 0.20, 0.03) is None  # best bid 0.10 is below 0.20 - 0.03
+    coarse = book.model_copy(update={"tick_size": book.tick_size * 10})  # the tick changed to 0.1; levels still on 0.01
+    assert protected_limit(_order("BUY", 200, 0.2), coarse, 0.14, 0.10) == 0.2  # 0.14 rounded up to the new tick, within 0.24
+    assert protected_limit(_order("SELL", 100, 0.1), coarse, 0.11, 0.03) == 0.1
 
 
 def test_paper_is_the_only_execution_built_without_the_sdk():
