@@ -130,9 +130,11 @@ class OrderJournal:
             rows = con.execute(query).mappings().all()
         return [JournaledOrder(**{name: row[name] for name in JournaledOrder.__dataclass_fields__}) for row in rows]
 
-    def provisional_trades(self) -> list[str]:
-        """Exchange trades not yet confirmed or failed."""
+    def provisional_trades(self, market: str | None = None) -> list[str]:
+        """Exchange trades not yet confirmed or failed (on one market, or all)."""
         query = sa.select(fills.c.trade_id).where(fills.c.trade_id.is_not(None), fills.c.status.not_in(FINAL_FILLS))
+        if market is not None:
+            query = query.where(fills.c.market == market)
         with self.engine.connect() as con:
             return [t for (t,) in con.execute(query)]
 

@@ -1,6 +1,8 @@
 """Signed orders through the official SDK (`polymarket-client`'s `SecureClient`): `dry-run` and `live`.
 
 Each order the engine sends becomes, in this order:
+0. nothing for a market whose earlier order has an unknown outcome, and no BUY while its earlier
+   trades are unconfirmed (one that fails would hand back shares the engine counts as sold);
 1. a price from the exchange's current book (never the decision's mid): the level that completes the
    size, on the book's tick, bounded by the decision's price plus `price_protection` (a BUY priced above
    the engine's own price buys fewer shares for the same stake, so no cap is passed); an order the
@@ -77,6 +79,13 @@ class SignedExecution:
             self.resolve_unknown(order.market)
             if self.journal.unresolved(order.market):
                 return self._decline(order, "an earlier order's outcome on this market is still unknown")
+        if order.side == "BUY" and self.journal.provisional_trades(order.market):
+            # A trade that may still fail could give back what the engine thinks is sold: no new exposure on it.
+            reversed_ = self.confirm_trades()
+            if reversed_:
+                return self._decline(order, "a trade failed on chain: the book is rebuilt before the next decision")
+            if self.journal.provisional_trades(order.market):
+                return self._decline(order, "earlier trades on this market are not confirmed yet")
         try:
             book = self.client.get_order_book(token_id=order.token_id)
         except PolymarketError as exc:
