@@ -216,6 +216,12 @@ def test_sigkill_at_random_points_with_faults_never_posts_an_order_twice_and_the
     settle = trade(trade_dir, sandbox, "--execution", "live", "--fresh", *span_args(holdout_start, 0.1), **WIDE)
     assert settle.returncode == 0, settle.stderr[-3000:]
     assert_ledger_is_the_exchange(trade_dir, sandbox)
+    state = sandbox.state()
+    with ledger_engine(trade_dir).connect() as con:
+        statuses = dict(con.execute(sa.text("select status, count(*) from orders group by status")).all())
+    print("crash test:", json.dumps({"kills": kills, "orders_posted": len(state["post_counts"]), "most_posts_of_one_order": max(state["post_counts"].values()),
+                                      "exchange_trades": len(state["trades"]), "failed_trades": sum(t["status"] == "FAILED" for t in state["trades"]),
+                                      "faults_fired": state["faults"]["fired"], "ledger_orders": statuses}))
     assert scalar(trade_dir, "select count(*) from fills where trade_id is not null") >= 10
     assert scalar(trade_dir, "select count(*) from orders where status in ('unsent', 'filled', 'partial')") > 0
     _assert_never_above_the_cap(trade_dir)
