@@ -249,7 +249,7 @@ class Ledger:
     def has_round(self, run_id: str, ts: datetime, rounds: list[BookRound]) -> bool:
         """Whether this round is in already: a commit whose answer a lost connection cut off may have gone
         through. A decision round marks every book's equity at `ts`; a kill round writes its orders there."""
-        sold = [order for part in rounds for order in part.orders]
+        sold = [order for part in rounds if not part.journaled for order in part.orders]  # a signed book's are the journal's
         if any(part.equity is not None for part in rounds):
             query = sa.select(equity.c.book_id).where(equity.c.run_id == run_id, equity.c.ts == ts)
         elif sold:
