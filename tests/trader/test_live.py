@@ -172,7 +172,9 @@ def test_ambiguous_and_refused_posts_are_resolved_from_the_exchange_and_never_se
     assert result.returncode == 0, result.stderr[-3000:]
     with ledger_engine(trade_dir).connect() as con:
         first = con.execute(sa.text("select order_id, status, error from orders where signed is not null order by id limit 4")).all()
-    assert [r.status for r in first] == ["filled", "unsent", "rejected", "filled"], first
+    matched = ("filled", "partial")  # a FAK takes what the book has
+    assert first[0].status in matched and [r.status for r in first[1:3]] == ["unsent", "rejected"] and first[3].status in matched, first
+    assert all(scalar(trade_dir, "select count(*) from fills where order_id = :o", o=r.order_id) for r in (first[0], first[3]))
     assert "HTTP 500" in first[0].error and "HTTP 503" in first[1].error and "not enough balance / allowance" in first[2].error
     assert result.stderr.count("outcome unknown") >= 3
     assert_ledger_is_the_exchange(trade_dir, sandbox)  # every order posted once: none re-sent after its refusal
