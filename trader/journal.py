@@ -96,7 +96,9 @@ class OrderJournal:
             row = con.execute(sa.select(orders).where(orders.c.order_id == order_id)).mappings().one()
             known = {t for (t,) in con.execute(sa.select(fills.c.trade_id).where(fills.c.order_id == order_id))}
             new = [t for t in trades if t.trade_id is None or t.trade_id not in known]
-            con.execute(orders.update().where(orders.c.order_id == order_id).values(status=status, error=error, updated_at=utcnow()))
+            # An outcome found later keeps why it was unknown (the 500, the timeout): the order's history in one line.
+            con.execute(orders.update().where(orders.c.order_id == order_id).values(
+                status=status, error=error if error is not None else row["error"], updated_at=utcnow()))
             if new:
                 common = {name: row[name] for name in ("run_id", "book_id", "model_version", "ts", "market", "order_id", "token", "token_id", "side")}
                 con.execute(fills.insert(), [dict(common, shares=t.shares, price=t.price, fee=t.fee, trade_id=t.trade_id,
