@@ -143,7 +143,9 @@ class Portfolio:
         self.positions: dict[str, Position] = {}
         self.fees_paid = 0.0
 
-    def apply(self, fill: Fill) -> None:
+    def apply(self, fill: Fill, unsellable: float = SHARE_STEP) -> None:
+        """Book a fill. A sale that leaves fewer than `unsellable` shares (the market's minimum order size:
+        no order can sell them, only redemption) closes the position; the exchange still holds them."""
         held = self.positions.get(fill.market)
         if fill.side == "BUY":
             if held and held.token != fill.token:
@@ -156,7 +158,7 @@ class Portfolio:
             if not held or held.token != fill.token or fill.shares > held.shares + _DUST:
                 raise ValueError(f"{fill.market}: cannot sell {fill.shares} {fill.token}, no shorting")
             held.shares -= fill.shares
-            if held.shares < SHARE_STEP - _DUST:  # dust a market BUY's price improvement left: no order can sell it
+            if held.shares < unsellable - _DUST:  # a market BUY's price improvement, a partial sale: left as dust
                 del self.positions[fill.market]
             self.cash += fill.shares * fill.price - fill.fee
         self.fees_paid += fill.fee
@@ -302,6 +304,6 @@ class TradingEngine:
         fill = self.exchange.execute(order, self.mids[order.market])
         if fill is None:
             return f"{what} not filled at {order.limit_price:g}"
-        self.portfolio.apply(fill)
+        self.portfolio.apply(fill, unsellable=self.markets[order.market].min_order_size)
         fills.append(fill)
         return f"{what} @ {fill.price:g}"

@@ -14,14 +14,14 @@ here, never of an in-memory copy: `portfolio` rebuilds them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from models.engine import Fill, Order, Portfolio
+from models.engine import SHARE_STEP, Fill, Order, Portfolio
 from trader.ledger import Ledger, utcnow
 from trader.schema import UNRESOLVED, fills, orders
 
@@ -156,12 +156,14 @@ class OrderJournal:
         with self.engine.connect() as con:
             return {token: round(float(total), 6) for token, total in con.execute(query)}
 
-    def portfolio(self, book_id: str, starting_cash: float) -> Portfolio:
-        """The book's cash and positions from its fills that count, in the order they happened."""
+    def portfolio(self, book_id: str, starting_cash: float, min_sizes: Mapping[str, float]) -> Portfolio:
+        """The book's cash and positions from its fills that count, in the order they happened (a remainder
+        below the market's minimum order size closed, as the engine closes it)."""
         query = sa.select(fills).where(fills.c.book_id == book_id, fills.c.status != "failed").order_by(fills.c.id)
         with self.engine.connect() as con:
             rows = con.execute(query).mappings().all()
         book = Portfolio(starting_cash)
         for r in rows:
-            book.apply(Fill(r["ts"], r["market"], r["token"], r["token_id"], r["side"], r["shares"], r["price"], r["fee"]))
+            book.apply(Fill(r["ts"], r["market"], r["token"], r["token_id"], r["side"], r["shares"], r["price"], r["fee"]),
+                       unsellable=min_sizes.get(r["market"], SHARE_STEP))
         return book

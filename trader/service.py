@@ -371,15 +371,17 @@ class Trader:
         engine = self.runners[CHAMPION].engine
         owned = {self.markets[m].token_id(p.token): p.shares for m, p in engine.portfolio.positions.items()}
         names = {info.token_id(token): f"{market} {token}" for market, info in self.markets.items() for token in ("YES", "NO")}
+        minimum = {info.token_id(token): info.min_order_size for info in self.markets.values() for token in ("YES", "NO")}
         unowned = [f"{names.get(token, token[:12])} {shares - owned.get(token, 0.0):g}" for token, shares in self.journal.net_shares().items()
-                   if shares - owned.get(token, 0.0) >= 0.01]
+                   if shares - owned.get(token, 0.0) >= minimum.get(token, 0.01)]  # dust no order can sell is not said
         if unowned:
             self._say("reconcile", f"the wallet holds shares this run does not own (an earlier run's), left as they are: {', '.join(unowned)}", t)
 
     def _book_from_journal(self, engine: TradingEngine, book_id: str) -> None:
         """The engine's cash and positions from the book's fills; a position whose market has no mark
         yet (bought in a round the last process never committed) is marked at its cost until a price comes."""
-        engine.portfolio = self.journal.portfolio(book_id, self.settings.risk.starting_cash)
+        engine.portfolio = self.journal.portfolio(book_id, self.settings.risk.starting_cash,
+                                                  {market: info.min_order_size for market, info in self.markets.items()})
         for market, held in engine.portfolio.positions.items():
             engine.mids.setdefault(market, held.avg_cost if held.token == "YES" else 1.0 - held.avg_cost)
 

@@ -180,3 +180,16 @@ def test_a_halted_engine_stays_halted_after_a_restore(make_settings, make_market
     assert restored.risk.halted and restored.portfolio.positions["m"].shares == 392.15
     step = restored.on_decision(T0 + 2 * H, "m", 0.9, 50, 0.5)
     assert [o.reason for o in step.orders] == ["halt"] and restored.portfolio.positions == {}
+
+
+def test_a_sale_leaving_fewer_shares_than_any_order_can_sell_closes_the_position():
+    """A live market BUY's price improvement or a partial sale leaves a remainder; below the market's
+    minimum order size no order can sell it, so holding it would freeze the market for the engine."""
+    ts = datetime(2026, 11, 5, 12, 0)
+    book = Portfolio(1000.0)
+    book.apply(Fill(ts, "m", "YES", "y", "BUY", 253.669381, 0.5, 0.0))
+    book.apply(Fill(ts, "m", "YES", "y", "SELL", 253.65, 0.5, 0.0), unsellable=5.0)
+    assert "m" not in book.positions  # 0.019381 shares left: dust
+    book.apply(Fill(ts, "m", "YES", "y", "BUY", 100.0, 0.5, 0.0))
+    book.apply(Fill(ts, "m", "YES", "y", "SELL", 94.0, 0.5, 0.0), unsellable=5.0)
+    assert book.positions["m"].shares == pytest.approx(6.0)  # still sellable: kept
