@@ -25,6 +25,11 @@ def redact(text: str) -> str:
     return _QUERY.sub(rf"\g<head>{MASK}", _USERINFO.sub(rf"\g<head>{MASK}", text))
 
 
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """An exception's text as one line for a log or an error message: whitespace collapsed, passwords masked, cut."""
+    return redact(" ".join(str(error).split()))[:limit]
+
+
 class RedactingFilter(logging.Filter):
     """Masks URL passwords in a record's message and traceback before any handler formats it.
 

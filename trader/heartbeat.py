@@ -18,6 +18,8 @@ from collections.abc import Callable
 from polymarket import SecureClient
 from polymarket.errors import OrderHeartbeatMismatchError, PolymarketError
 
+from sentitrade.redact import one_line
+
 log = logging.getLogger("trader.heartbeat")
 
 
@@ -69,7 +71,7 @@ class Heartbeat:
                 self.on_error()
             if not self._failing:
                 log.warning("order heartbeat failed (%s: %s): the exchange cancels resting orders ~10 s after the last "
-                            "accepted beat; retrying every %g s", type(exc).__name__, " ".join(str(exc).split())[:200], self.every_s)
+                            "accepted beat; retrying every %g s", type(exc).__name__, one_line(exc, 200), self.every_s)
             self._failing = True
             return False
         if self._failing:

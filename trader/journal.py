@@ -55,9 +55,6 @@ class JournaledOrder:
     status: str
     reason: str | None
 
-    def as_order(self) -> Order:
-        return Order(self.ts, self.market, self.token, self.token_id, self.side, self.shares, self.limit_price, self.reason or "")
-
 
 class OrderJournal:
     def __init__(self, ledger: Ledger):

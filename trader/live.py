@@ -36,6 +36,7 @@ from polymarket.models.clob.order_response import AcceptedOrder
 
 from connectors.polymarket import order_id
 from models.engine import Fill, MarketInfo, Order, token_mid
+from sentitrade.redact import one_line
 from trader.execution import walk_book
 from trader.feeds.events import BookEvent
 from trader.journal import JournaledOrder, OrderJournal, Trade
@@ -89,8 +90,8 @@ class SignedExecution:
         try:
             book = self.client.get_order_book(token_id=order.token_id)
         except PolymarketError as exc:
-            return self._decline(order, f"the order book could not be read ({type(exc).__name__}: {_one_line(exc)})")
-        tick, minimum = float(book.tick_size), float(book.min_order_size)
+            return self._decline(order, f"the order book could not be read ({type(exc).__name__}: {one_line(exc)})")
+        minimum = float(book.min_order_size)
         if order.shares < minimum - _DUST:
             return self._decline(order, f"{order.shares:g} shares is below the book's minimum size {minimum:g}")
         limit = protected_limit(order, book, token_mid(order.token, mid_yes), self.protection)
@@ -107,7 +108,7 @@ class SignedExecution:
             short = self._short_of_balance(order, limit, book.neg_risk)
             signed = None if short else self._sign(order, limit)
         except PolymarketError as exc:
-            short = f"the order could not be checked or signed ({type(exc).__name__}: {_one_line(exc)})"
+            short = f"the order could not be checked or signed ({type(exc).__name__}: {one_line(exc)})"
         if short:
             return self._decline(order, short)
         oid = order_id(signed, neg_risk=book.neg_risk, environment=self.client.environment)
@@ -115,7 +116,7 @@ class SignedExecution:
         self.journal.intent(ref.run_id, ref.book_id, ref.model_version(), dataclasses.replace(order, limit_price=limit), oid,
                             limit, signed.order_type, dataclasses.asdict(signed))
         if not self.post:
-            return self._simulate(order, oid, limit, book, tick)
+            return self._simulate(order, oid, limit, book)
         if self.rests and not self.arm():
             self.journal.settle(oid, "unsent", error="not posted: the order heartbeat that keeps a resting order in check failed")
             return None
@@ -137,16 +138,16 @@ class SignedExecution:
         try:
             response = self.client.post_order(signed)
         except RateLimitError as exc:
-            self.journal.settle(oid, "rejected", error=f"HTTP 429: {_one_line(exc)}")
+            self.journal.settle(oid, "rejected", error=f"HTTP 429: {one_line(exc)}")
             return None
         except RequestRejectedError as exc:
             if exc.status < 500:
-                self.journal.settle(oid, "rejected", error=f"HTTP {exc.status}: {_one_line(exc)}")
-                log.warning("%s %s %g %s refused: HTTP %s %s", order.market, order.side, order.shares, order.token, exc.status, _one_line(exc))
+                self.journal.settle(oid, "rejected", error=f"HTTP {exc.status}: {one_line(exc)}")
+                log.warning("%s %s %g %s refused: HTTP %s %s", order.market, order.side, order.shares, order.token, exc.status, one_line(exc))
                 return None
-            return self._unknown(order, oid, f"HTTP {exc.status}: {_one_line(exc)}")
+            return self._unknown(order, oid, f"HTTP {exc.status}: {one_line(exc)}")
         except TransportError as exc:
-            return self._unknown(order, oid, f"no answer: {_one_line(exc)}")
+            return self._unknown(order, oid, f"no answer: {one_line(exc)}")
         if not isinstance(response, AcceptedOrder):
             status = "unfilled" if response.code in ("fak_not_filled", "fok_not_filled", "unmatched") else "rejected"
             self.journal.settle(oid, status, error=f"{response.code}: {response.message}")
@@ -154,7 +155,7 @@ class SignedExecution:
         try:
             return self.settle_from_exchange(order, oid)
         except PolymarketError as exc:  # accepted, but its trades could not be read: resolved before the market trades again
-            self.journal.settle(oid, "unknown", error=f"accepted; trades not read: {_one_line(exc)}")
+            self.journal.settle(oid, "unknown", error=f"accepted; trades not read: {one_line(exc)}")
             return None
 
     def _unknown(self, order: Order, oid: str, why: str) -> Fill | None:
@@ -165,7 +166,7 @@ class SignedExecution:
         try:
             return self.settle_from_exchange(order, oid)
         except PolymarketError as exc:
-            log.warning("%s: order %s still unknown: %s", order.market, oid[:12], _one_line(exc))
+            log.warning("%s: order %s still unknown: %s", order.market, oid[:12], one_line(exc))
             return None
 
     def settle_from_exchange(self, order: Order | JournaledOrder, oid: str) -> Fill | None:
@@ -202,7 +203,7 @@ class SignedExecution:
             found.append(Trade(trade.id, shares, price, fee, _TRADE_STATUS.get(trade.status, "matched")))
         return found
 
-    def _simulate(self, order: Order, oid: str, limit: float, book: OrderBook, tick: float) -> Fill | None:
+    def _simulate(self, order: Order, oid: str, limit: float, book: OrderBook) -> Fill | None:
         info = self.markets[order.market]
         fill = walk_book(dataclasses.replace(order, limit_price=limit), book_event(order.market, book), info)
         trades = [Trade(None, fill.shares, fill.price, fill.fee, "simulated")] if fill else []
@@ -249,7 +250,7 @@ class SignedExecution:
             try:
                 self.settle_from_exchange(pending, pending.order_id)
             except PolymarketError as exc:
-                log.warning("order %s (%s) still unknown: %s", pending.order_id[:12], pending.market, _one_line(exc))
+                log.warning("order %s (%s) still unknown: %s", pending.order_id[:12], pending.market, one_line(exc))
                 continue
             resolved += 1
             self.late_changes += 1
@@ -268,12 +269,12 @@ class SignedExecution:
         try:
             self.client.cancel_orders(order_ids=[o.order_id for o in resting])
         except PolymarketError as exc:
-            log.warning("cancelling %d resting orders failed (%s); their state is read anyway", len(resting), _one_line(exc))
+            log.warning("cancelling %d resting orders failed (%s); their state is read anyway", len(resting), one_line(exc))
         for order in resting:
             try:
                 self.settle_from_exchange(order, order.order_id)
             except PolymarketError as exc:
-                self.journal.settle(order.order_id, "unknown", error=f"withdrawn; state not read: {_one_line(exc)}")
+                self.journal.settle(order.order_id, "unknown", error=f"withdrawn; state not read: {one_line(exc)}")
         self.late_changes += 1
         return len(resting)
 
@@ -350,7 +351,3 @@ def _best(book: OrderBook, side: str) -> str:
     if not prices:
         return "none"
     return f"{min(prices) if side == 'BUY' else max(prices):g}"
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:300]

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from polymarket.errors import PolymarketError
 
 from models.engine import MarketInfo
+from sentitrade.redact import one_line
 from trader.journal import OrderJournal
 from trader.live import SignedExecution
 
@@ -70,7 +71,7 @@ def reconcile(execution: SignedExecution, journal: OrderJournal, markets: Mappin
                 mismatched.append(f"{name} token {token[:12]}…: the wallet holds {held:g} shares, the ledger's fills add up to {expected.get(token, 0.0):g}")
     except PolymarketError as exc:
         raise Unreconciled(f"the exchange could not be asked about this ledger's orders ({type(exc).__name__}: "
-                           f"{' '.join(str(exc).split())[:200]}): start again when it answers") from None
+                           f"{one_line(exc, 200)}): start again when it answers") from None
     if strangers or foreign or mismatched:
         found = strangers + foreign + mismatched
         raise Unreconciled(

@@ -22,7 +22,7 @@ from models import registry
 from models.engine import MarketInfo
 from models.ingest import parse_gamma_market
 from models.ingest.landing import landing_into, newest_stored_id
-from sentitrade.redact import redact
+from sentitrade.redact import one_line, redact
 from sentitrade.settings import Settings
 from trader.feeds.events import Feed
 from trader.execution import Execution
@@ -86,7 +86,7 @@ def _signed_execution(settings: Settings, options: TradeOptions, ledger: Ledger,
     except PolymarketError as exc:
         where = polymarket.clob_url or "the production CLOB"
         raise TraderRefused(f"--execution {options.execution}: could not authenticate with {where} "
-                            f"({type(exc).__name__}: {redact(' '.join(str(exc).split()))[:200]}); check SENTITRADE_POLYMARKET_CLOB_URL") from None
+                            f"({type(exc).__name__}: {one_line(exc, 200)}); check SENTITRADE_POLYMARKET_CLOB_URL") from None
     live = options.execution == "live"
     execution = SignedExecution(client, OrderJournal(ledger), markets, post=live,
                                 price_protection=settings.trader.price_protection, order_type=settings.trader.order_type,

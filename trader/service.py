@@ -396,7 +396,7 @@ class Trader:
     def _round(self, t: datetime) -> None:
         """One decision round at `t`: features once, then every book decides on them; one transaction."""
         began = time.perf_counter()
-        if self.signed:  # decide on a book no resting order can still change
+        if self.signed and self.execution.rests:  # decide on a book no resting order can still change
             self.execution.withdraw_resting()
             self._rebuild_champion()
         rows = self.state.features_at(t, list(self.markets))
