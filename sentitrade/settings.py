@@ -51,6 +51,12 @@ class CostSettings(BaseSettings):
 
     half_spread: float = Field(0.005, ge=0, lt=0.5, description="Half the bid/ask spread, in price units.")
     slippage: float = Field(0.002, ge=0, lt=0.5, description="Extra adverse move per fill, in price units.")
+    latency_s: float = Field(
+        1.0, ge=0, description="Backtest: a decision at t fills at the first price observed at or after t + this, never at t's own price."
+    )
+    depth_shares: float = Field(
+        500.0, gt=0, description="Where no order book is recorded: shares offered at each price level from the touch outward (the book is walked for the order's size)."
+    )
 
 
 class StrategySettings(BaseSettings):
@@ -66,6 +72,28 @@ class StrategySettings(BaseSettings):
     max_price: float = Field(0.95, gt=0.5, le=1, description="No new trade while the YES price is above this.")
 
 
+class ResearchSettings(BaseSettings):
+    """How models are trained, validated and chosen: nested walk-forward folds, net-of-cost labels, promotion."""
+
+    model_config = SettingsConfigDict(env_prefix="SENTITRADE_RESEARCH_", env_file=".env", extra="ignore")
+
+    folds: int = Field(3, ge=1, description="Walk-forward validation folds over the span before the test span.")
+    validation_days: int = Field(1, ge=1, description="Days in each validation fold.")
+    embargo_minutes: int = Field(
+        60, ge=0, description="Rows this close before a later span are dropped from training, on top of the purge of every label priced inside it."
+    )
+    dead_zone: float = Field(
+        0.0, ge=0, lt=0.5, description="Labels: a move within round-trip costs plus this (price units) is 'no trade' and not learned from."
+    )
+    early_stopping_rounds: int = Field(30, ge=1, description="Boosted trees stop once validation log-loss has not improved for this many rounds.")
+    param_search: Literal["grid", "off"] = Field(
+        "grid", description="grid: pick tree hyperparameters from the documented grid by mean validation log-loss; off: the defaults."
+    )
+    promotion_metric: Literal["validation_return", "validation_sharpe_daily"] = Field(
+        "validation_return", description="What ranks versions for promotion, always computed on the validation folds."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTITRADE_", env_file=".env", extra="ignore")
 
@@ -78,8 +106,12 @@ class Settings(BaseSettings):
     # URLs that may hold a password: kept out of repr(), print them through `sentitrade.redact.redact`
     mlflow_tracking_uri: str | None = Field(None, repr=False, description="Defaults to SQLite under DATA_DIR/mlflow.")
     ledger_url: str | None = Field(None, repr=False, description="SQLAlchemy URL of the trader ledger; defaults to SQLite.")
-    holdout_days: int = Field(3, ge=1, description="Trailing days held out for evaluation, backtest and replay.")
-    min_holdout_auc: float = Field(0.55, ge=0, le=1, description="A version must beat this AUC to be promoted.")
+    holdout_days: int = Field(
+        2, ge=1, description="The untouched test span: trailing days that no training, early stopping, threshold or promotion sees; reported, backtested and replayed."
+    )
+    min_holdout_auc: float = Field(
+        0.52, ge=0, le=1, description="A version must reach this mean AUC on the validation folds to be promoted (the test span never decides)."
+    )
 
     @field_validator("data_dir")
     @classmethod
@@ -97,6 +129,10 @@ class Settings(BaseSettings):
     @cached_property
     def strategy(self) -> StrategySettings:
         return StrategySettings()
+
+    @cached_property
+    def research(self) -> ResearchSettings:
+        return ResearchSettings()
 
     @cached_property
     def trader(self) -> TraderSettings:
