@@ -1,33 +1,71 @@
-"""MLflow bookkeeping for the signal models: runs, registered versions, the `champion` alias.
+"""MLflow bookkeeping for the signal models: runs, registered versions, the evidence on each, the aliases.
 
-Every training run becomes one MLflow run and one new version of a single registered model (both
-model kinds compete under one name). Promotion is just moving the `champion` alias, so the trader
-always loads `models:/<name>@champion` and rollback is re-pointing an alias. The run keeps the exact
-held-out span, so a backtest or replay can be rerun on data the model never saw.
+Every model, learned or baseline, becomes one MLflow run and one new version of a single registered
+model, so they compete under one name and MLflow's compare-runs shows them side by side (the artifacts
+keep the same names on every run). Boosted trees are stored in their native flavour (the trader scores
+through the booster directly); baselines as pyfunc models answering P(up). Each version is tagged with
+what it was trained on and the evidence a promoter weighs; who is champion is said only by the aliases.
+The run keeps the exact test span, so a backtest or replay can be rerun on data the model never saw.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
-import math
 import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import mlflow
 import numpy as np
 import pandas as pd
 import sklearn
+from lightgbm import LGBMClassifier
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
+from xgboost import XGBClassifier
 
-from models.train import MODEL_KINDS, Split, evaluate, features, params_of
+from models.baselines import BASELINE_KINDS, ProbabilityModel
+from models.features import FEATURE_COLUMNS
+
+if TYPE_CHECKING:
+    from sentitrade.settings import Settings
 
 CHAMPION = "champion"
+TEST_SPAN = "test_span"  # tag on each version (its own span) and on the registered model (the current one)
+# The metrics promotion reads; each is also a version tag, so the registry UI shows the evidence.
+EVIDENCE_METRICS = ("validation_auc_mean", "validation_auc_std", "validation_return", "validation_sharpe_daily", "test_return")
+ARTIFACT_NAMES = (
+    "evaluation/calibration.png",
+    "evaluation/folds.csv",
+    "evaluation/feature_importances.csv",
+    "backtest/equity.png",
+    "backtest/trades.csv",
+    "backtest/cost_sensitivity.csv",
+)
+_REPO = Path(__file__).resolve().parent.parent
+
+
+class Estimator(Protocol):
+    """What every model and baseline implements (the training module's contract)."""
+
+    kind: str
+
+    def fit(self, train: pd.DataFrame, validation: pd.DataFrame | None = None) -> Estimator: ...
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray: ...
+
+    def params(self) -> dict: ...
 
 
 class NoChampionError(LookupError):
@@ -42,16 +80,6 @@ class ModelVersionRef:
     version: str
     run_id: str
     kind: str
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One registered version with the evidence promotion weighs."""
-
-    version: str
-    holdout_auc: float
-    backtest_sharpe: float
-    backtest_return: float
 
 
 @dataclass(frozen=True)
@@ -95,57 +123,137 @@ def configure(tracking_uri: str, artifact_root: str, experiment: str = "sentitra
     return experiment_id
 
 
-def log_and_register(
-    kind: str, estimator, split: Split, metrics: dict, model_name: str, extra_params: dict
+def register_version(
+    estimator: Estimator,
+    *,
+    model_name: str,
+    train: pd.DataFrame,
+    test_span: tuple[pd.Timestamp, pd.Timestamp],
+    horizon: timedelta,
+    scorer_version: str,
+    params: dict | None = None,
+    metrics: dict | None = None,
+    tags: dict | None = None,
+    artifacts: dict[str, Path] | None = None,
 ) -> ModelVersionRef:
-    """Record one training run (params, holdout metrics, the model) and register it as a new version.
+    """Record one fitted model (params, metrics, files, the model) as a run and a new version of `model_name`.
 
-    The signature is inferred from the training features and P(up) as float64 (xgboost's own output
-    is float32), which is what the trader consumes.
+    `test_span` is [start, end) of the untouched trailing days; `train` the rows it was fit on, from
+    which the training window and a data fingerprint are tagged. The signature is inferred from the
+    features as float64 and P(up) as float64, which is what the trader consumes.
     """
-    if kind not in MODEL_KINDS:
-        raise ValueError(f"unknown model kind {kind!r}; expected one of {MODEL_KINDS}")
-    x_train = features(split.train)
-    p_up = pd.DataFrame({"p_up": estimator.predict_proba(x_train)[:, 1]}, dtype="float64")
-    params = {
-        **params_of(kind),
-        "features": ",".join(x_train.columns),
-        "n_train_rows": len(split.train),
-        "train_start": split.train["ts"].min().isoformat(),
-        "train_end": split.train["ts"].max().isoformat(),
-        **extra_params,
-        "holdout_start": split.holdout_start.isoformat(),
-        "holdout_end": split.holdout_end.isoformat(),
+    x_train = train[FEATURE_COLUMNS].astype("float64")
+    p_up = pd.DataFrame({"p_up": estimator.predict_proba(x_train)}, dtype="float64")
+    window = {"train_start": train["ts"].min().isoformat(), "train_end": train["ts"].max().isoformat()}
+    run_params = {
+        **estimator.params(),
+        **(params or {}),
+        "features": ",".join(FEATURE_COLUMNS),
+        "n_train_rows": len(train),
+        **window,
+        "holdout_start": test_span[0].isoformat(),
+        "holdout_end": test_span[1].isoformat(),
     }
-    with mlflow.start_run(run_name=f"{kind}-{split.holdout_start:%Y%m%d}") as run:
-        mlflow.set_tag("kind", kind)
-        mlflow.log_params(params)
-        mlflow.log_metrics({f"holdout_{k}": float(v) for k, v in metrics.items()})
-        mlflow.log_metric("train_auc", evaluate(estimator, split.train)["auc"])
-        info = _log_model(
-            kind, estimator, name="model", signature=infer_signature(x_train, p_up), input_example=x_train.head(5)
-        )
+    version_tags = {
+        "kind": estimator.kind,
+        "baseline": str(estimator.kind in BASELINE_KINDS).lower(),
+        "feature_set": ",".join(FEATURE_COLUMNS),
+        "horizon_minutes": str(int(horizon / timedelta(minutes=1))),
+        **window,
+        "data_fingerprint": data_fingerprint(train),
+        "git_commit": git_commit(),
+        "scorer_version": scorer_version,
+        TEST_SPAN: span_text(test_span),
+        **_evidence_tags(metrics or {}),
+        **(tags or {}),
+    }
+    with mlflow.start_run(run_name=f"{estimator.kind}-{test_span[0]:%Y%m%d}") as run:
+        mlflow.set_tags(version_tags)
+        mlflow.log_params(run_params)
+        mlflow.log_metrics({k: float(v) for k, v in (metrics or {}).items()})
+        info = _log_model(estimator, name="model", signature=infer_signature(x_train, p_up), input_example=x_train.head(5))
+    _log_artifacts(run.info.run_id, artifacts or {})
     client = MlflowClient()
-    ensure_registered_model(client, model_name, "P(YES price rises) signal models.")
+    ensure_registered_model(client, model_name, "P(YES price rises) signal models and the baselines they must beat.")
     version = client.create_model_version(
-        model_name, source=info.model_uri, run_id=run.info.run_id, tags={"kind": kind}, model_id=info.model_id
+        model_name, source=info.model_uri, run_id=run.info.run_id, tags=version_tags, model_id=info.model_id
     )
-    return ModelVersionRef(name=model_name, version=str(version.version), run_id=run.info.run_id, kind=kind)
+    return ModelVersionRef(name=model_name, version=str(version.version), run_id=run.info.run_id, kind=estimator.kind)
 
 
-def _log_model(kind: str, estimator, **kwargs) -> mlflow.models.model.ModelInfo:
-    """Log `estimator` with its native flavor and explicit pip requirements.
+def _native_tree(estimator) -> XGBClassifier | LGBMClassifier | None:
+    """The boosted-tree classifier behind an estimator (itself, or its `model`); None for anything else."""
+    for candidate in (estimator, getattr(estimator, "model", None)):
+        if isinstance(candidate, (XGBClassifier, LGBMClassifier)):
+            return candidate
+    return None
 
-    Both are scikit-learn wrappers, and the LightGBM one is stored with skops. Naming the packages
-    skips MLflow's requirement inference, which reloads the model in a subprocess (seconds per run)
-    and records whatever this process happens to have imported (pytest, torch, ...).
+
+def _log_model(estimator: Estimator, **kwargs) -> mlflow.models.model.ModelInfo:
+    """Log trees with their native flavour, anything else as a P(up) pyfunc, with explicit pip requirements.
+
+    Naming the packages skips MLflow's requirement inference, which reloads the model in a subprocess
+    (seconds per run) and records whatever this process happens to have imported (pytest, torch, ...).
+    The pyfunc pickles the estimator by reference, so loading it needs this project importable (as the
+    trader and the backtest have it).
     """
     sklearn_pin = f"scikit-learn=={sklearn.__version__}"
-    if kind == "xgboost":
+    tree = _native_tree(estimator)
+    if isinstance(tree, XGBClassifier):
         requirements = [*mlflow.xgboost.get_default_pip_requirements(), sklearn_pin]
-        return mlflow.xgboost.log_model(estimator, pip_requirements=requirements, **kwargs)
-    requirements = [*mlflow.lightgbm.get_default_pip_requirements(include_skops=True), sklearn_pin]
-    return mlflow.lightgbm.log_model(estimator, serialization_format="skops", pip_requirements=requirements, **kwargs)
+        return mlflow.xgboost.log_model(tree, pip_requirements=requirements, **kwargs)
+    if isinstance(tree, LGBMClassifier):
+        requirements = [*mlflow.lightgbm.get_default_pip_requirements(include_skops=True), sklearn_pin]
+        return mlflow.lightgbm.log_model(tree, serialization_format="skops", pip_requirements=requirements, **kwargs)
+    requirements = [f"mlflow=={mlflow.__version__}", sklearn_pin, f"pandas=={pd.__version__}", f"numpy=={np.__version__}"]
+    return mlflow.pyfunc.log_model(python_model=ProbabilityModel(estimator), pip_requirements=requirements, **kwargs)
+
+
+def _log_artifacts(run_id: str, artifacts: dict[str, Path]) -> None:
+    """Attach files under their common names (`backtest/equity.png`, ...), whatever they are called locally."""
+    unknown = sorted(set(artifacts) - set(ARTIFACT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown artifact name(s) {unknown}; use one of {ARTIFACT_NAMES}")
+    client = MlflowClient()
+    for name, path in artifacts.items():
+        folder, filename = name.split("/")
+        with tempfile.TemporaryDirectory() as tmp:
+            named = Path(tmp) / filename
+            shutil.copyfile(path, named)
+            client.log_artifact(run_id, str(named), artifact_path=folder)
+
+
+def data_fingerprint(rows: pd.DataFrame) -> str:
+    """A short hash of the rows' values (columns in name order): same training rows, same fingerprint."""
+    hashed = pd.util.hash_pandas_object(rows[sorted(rows.columns)], index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+
+
+def git_commit() -> str:
+    """The checkout's commit (with `-dirty` when it has uncommitted changes), or "unknown" outside git."""
+    try:
+        commit = subprocess.run(["git", "-C", str(_REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "-C", str(_REPO), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
+def span_text(span: tuple[pd.Timestamp, pd.Timestamp]) -> str:
+    """A test span as a tag value: `start/end` in ISO 8601 (end exclusive)."""
+    return f"{span[0].isoformat()}/{span[1].isoformat()}"
+
+
+def parse_span(text: str | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    if not text:
+        return None
+    start, end = text.split("/")
+    return pd.Timestamp(start), pd.Timestamp(end)
+
+
+def _evidence_tags(metrics: dict) -> dict[str, str]:
+    return {k: f"{float(metrics[k]):.6g}" for k in EVIDENCE_METRICS if k in metrics}
 
 
 def ensure_registered_model(client: MlflowClient, name: str, description: str) -> None:
@@ -157,41 +265,40 @@ def ensure_registered_model(client: MlflowClient, name: str, description: str) -
             raise
 
 
-def log_backtest(run_id: str, metrics: dict, equity_png: Path) -> None:
-    """Attach a backtest's metrics (prefixed `backtest_`) and equity curve to the training run."""
+def log_evaluation(run_id: str, metrics: dict, artifacts: dict[str, Path] | None = None, *,
+                   settings: Settings | None = None) -> None:
+    """Attach validation or backtest metrics and files to a version's run, and refresh its evidence tags.
+
+    `settings` are those the backtest ran with: their cost, strategy and risk sections are tagged as
+    compact JSON, so a version's numbers can be reproduced. The version's test span becomes the
+    registered model's current one unless a later span is already current (the newest research run
+    defines what "the test span" is; older versions' evidence then no longer counts for promotion).
+    """
     client = MlflowClient()
     now = int(pd.Timestamp.now("UTC").timestamp() * 1000)
-    client.log_batch(run_id, metrics=[Metric(f"backtest_{k}", float(v), now, 0) for k, v in metrics.items()])
-    client.log_artifact(run_id, str(equity_png), artifact_path="backtest")
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+    _log_artifacts(run_id, artifacts or {})
+    tags = _evidence_tags(metrics)
+    if settings is not None:
+        tags |= {"costs": settings.costs.model_dump_json(), "strategy": settings.strategy.model_dump_json(),
+                 "risk": settings.risk.model_dump_json()}
+    for version in client.search_model_versions(f"run_id = '{run_id}'"):
+        for key, value in tags.items():
+            client.set_model_version_tag(version.name, version.version, key, value)
+        span = parse_span(version.tags.get(TEST_SPAN))
+        current = current_test_span(version.name)
+        if span is not None and (current is None or span[0] >= current[0]):
+            client.set_registered_model_tag(version.name, TEST_SPAN, span_text(span))
 
 
-def promote(model_name: str, candidates: list[Candidate], min_auc: float) -> str | None:
-    """Point `champion` at the best backtest among candidates whose holdout AUC reaches `min_auc`.
-
-    AUC is a gate, not the objective: a model must rank better than chance on unseen days, and then
-    the one that would have made money most steadily (Sharpe, then total return) wins. With no
-    qualifier the current champion stays, as a stale model beats no model. Each candidate's version
-    is tagged `validation_status` so the registry UI shows why it was or was not chosen.
-    """
-    qualified = [c for c in candidates if c.holdout_auc >= min_auc]
-    best = max(qualified, key=_backtest_rank, default=None)
-    client = MlflowClient()
-    for c in candidates:
-        status = "champion" if c is best else "passed" if c in qualified else f"rejected: holdout_auc < {min_auc}"
-        client.set_model_version_tag(model_name, c.version, "validation_status", status)
-    if best is None:
+def current_test_span(model_name: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The span the latest research run tested on (the registered model's tag); None before any evaluation."""
+    try:
+        return parse_span(MlflowClient().get_registered_model(model_name).tags.get(TEST_SPAN))
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
         return None
-    client.set_registered_model_alias(model_name, CHAMPION, best.version)
-    return best.version
-
-
-def _backtest_rank(candidate: Candidate) -> tuple[float, float, int]:
-    """Sharpe, then return, then the newer version; NaN (e.g. no trades) ranks last."""
-
-    def finite(x: float) -> float:
-        return -math.inf if math.isnan(x) else x
-
-    return finite(candidate.backtest_sharpe), finite(candidate.backtest_return), int(candidate.version)
 
 
 def aliases(model_name: str) -> dict[str, str]:
@@ -225,40 +332,41 @@ def load_champion(model_name: str) -> ChampionModel:
     return load_version(model_name, version)
 
 
-def _booster_probability(estimator) -> Callable[[np.ndarray], np.ndarray]:
-    """P(up) from the booster itself: the same numbers as the wrapper's `predict_proba`, without its
-    per-call validation (about 20 ms a call against 0.4 ms on 20 rows), which a trader pays per round."""
-    if hasattr(estimator, "get_booster"):  # xgboost: binary:logistic predicts the probability
-        booster = estimator.get_booster()
-        return lambda x: booster.inplace_predict(x)
-    if hasattr(estimator, "booster_"):  # lightgbm: a binary objective predicts the probability
-        booster = estimator.booster_
-        return lambda x: booster.predict(x, num_threads=1)
-    return lambda x: estimator.predict_proba(x)[:, 1]
+def _probability(model: mlflow.pyfunc.PyFuncModel, columns: tuple[str, ...]) -> Callable[[pd.DataFrame], np.ndarray]:
+    """P(up) per row of a frame holding `columns`, however the version was stored.
+
+    Trees score through the booster itself: the same numbers as the wrapper's `predict_proba`, without
+    its per-call validation (about 20 ms a call against 0.4 ms on 20 rows), which a trader pays per
+    round. A pyfunc baseline answers P(up) from its own `predict` (a tree's pyfunc `predict` would
+    return class labels instead).
+    """
+    raw = model.get_raw_model()
+    if isinstance(raw, ProbabilityModel):
+        return lambda frame: model.predict(frame[list(columns)].astype("float64"))["p_up"].to_numpy(dtype="float64")
+    if isinstance(raw, XGBClassifier):  # binary:logistic predicts the probability
+        score = raw.get_booster().inplace_predict
+    else:  # LightGBM: a binary objective predicts the probability
+        score = functools.partial(raw.booster_.predict, num_threads=1)
+    return lambda frame: score(frame[list(columns)].to_numpy(dtype="float64")).astype("float64")
 
 
 def load_version(model_name: str, version: str) -> ChampionModel:
     """Load one registered version with what scoring needs (also used to backtest a candidate).
 
-    The raw estimator is kept because pyfunc's `predict` returns class labels, while trading needs
-    P(up); the feature list comes from the training run, so scoring uses the columns it was fit on.
+    The feature list comes from the training run, so scoring uses the columns it was fit on.
     """
     client = MlflowClient()
-    run = client.get_run(client.get_model_version(model_name, version).run_id)
+    registered = client.get_model_version(model_name, version)
+    run = client.get_run(registered.run_id)
     params = run.data.params
-    estimator = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}").get_raw_model()
     columns = tuple(params["features"].split(","))
-    probability = _booster_probability(estimator)
-
-    def predict_proba(frame: pd.DataFrame) -> np.ndarray:
-        return probability(frame[list(columns)].to_numpy(dtype="float64")).astype("float64")
-
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
     return ChampionModel(
         name=model_name,
         version=str(version),
         run_id=run.info.run_id,
-        kind=run.data.tags["kind"],
-        predict_proba=predict_proba,
+        kind=registered.tags.get("kind") or run.data.tags["kind"],
+        predict_proba=_probability(model, columns),
         feature_columns=columns,
         holdout_start=pd.Timestamp(params["holdout_start"]),
         holdout_end=pd.Timestamp(params["holdout_end"]),
