@@ -340,13 +340,13 @@ def _probability(model: mlflow.pyfunc.PyFuncModel, columns: tuple[str, ...]) -> 
     round. A pyfunc baseline answers P(up) from its own `predict` (a tree's pyfunc `predict` would
     return class labels instead).
     """
-    raw = model.get_raw_model()
-    if isinstance(raw, ProbabilityModel):
+    flavors = model.metadata.flavors
+    if "xgboost" in flavors:  # binary:logistic predicts the probability
+        score = model.get_raw_model().get_booster().inplace_predict
+    elif "lightgbm" in flavors:  # a binary objective predicts the probability
+        score = functools.partial(model.get_raw_model().booster_.predict, num_threads=1)
+    else:
         return lambda frame: model.predict(frame[list(columns)].astype("float64"))["p_up"].to_numpy(dtype="float64")
-    if isinstance(raw, XGBClassifier):  # binary:logistic predicts the probability
-        score = raw.get_booster().inplace_predict
-    else:  # LightGBM: a binary objective predicts the probability
-        score = functools.partial(raw.booster_.predict, num_threads=1)
     return lambda frame: score(frame[list(columns)].to_numpy(dtype="float64")).astype("float64")
 
 

@@ -1,7 +1,9 @@
-"""Registration, promotion and champion loading against a real (SQLite + local folder) MLflow store."""
+"""Registration, evidence and loading against a real (SQLite + local folder) MLflow store: trees in their
+native flavour, baselines as pyfunc, both under one registered model."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,21 +13,25 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from models.baselines import BuyAndHold, OneFeatureLogistic, SentimentRule
 from models.features import FEATURE_COLUMNS
 from models.registry import (
-    Candidate,
     NoChampionError,
     champion_version,
     configure,
+    current_test_span,
+    data_fingerprint,
     load_champion,
     load_version,
-    log_and_register,
-    log_backtest,
-    promote,
+    log_evaluation,
+    register_version,
 )
-from models.train import MODEL_KINDS, evaluate, fit, params_of, walk_forward_split
+from models.train import MODEL_KINDS, features, fit, params_of
+from sentitrade.settings import Settings
 
 NAME = "sentitrade-signal-test"
+TEST_SPAN = (pd.Timestamp("2024-03-04"), pd.Timestamp("2024-03-05"))
+HORIZON = timedelta(minutes=15)
 # What configure() exports to the environment (MLflow does so for subprocesses); the store fixture undoes it.
 _EXPORTED_ENV = (
     "MLFLOW_TRACKING_URI",
@@ -33,6 +39,23 @@ _EXPORTED_ENV = (
     "GIT_PYTHON_REFRESH",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR",
 )
+
+
+class Trees:
+    """A boosted-tree Estimator as the training contract describes it (kind, fit, 1-D P(up), params)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def fit(self, train: pd.DataFrame, validation: pd.DataFrame | None = None) -> Trees:
+        self.model = fit(self.kind, train)
+        return self
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.model.predict_proba(features(frame))[:, 1]
+
+    def params(self) -> dict:
+        return params_of(self.kind)
 
 
 @pytest.fixture(scope="module")
@@ -47,33 +70,43 @@ def store(tmp_path_factory):
         mlflow.set_tracking_uri(None)
 
 
-@pytest.fixture(scope="module")
-def split():
-    """Four days of 5-minute rows over two markets; `sent_shift` drives the label.
+def feature_rows(seed: int, days: int, start: str = "2024-03-01") -> pd.DataFrame:
+    """5-minute rows over two markets; the 1-hour sentiment and `sent_shift` drive the label.
 
     Some features are missing, as in real data (no 4h return yet, no tweets in the hour): the
     estimators, the input example and the round trip must all cope with NaN.
     """
-    rng = np.random.default_rng(7)
-    ts = pd.date_range("2024-03-01", periods=4 * 288, freq="5min")
+    rng = np.random.default_rng(seed)
+    ts = pd.date_range(start, periods=days * 288, freq="5min")
     frame = pd.concat([pd.DataFrame({"market": m, "ts": ts}) for m in ("a", "b")], ignore_index=True)
     for name in FEATURE_COLUMNS:
         frame[name] = rng.normal(size=len(frame))
-    frame.loc[frame["ts"] < "2024-03-01 04:00", "ret_4h"] = np.nan
+    frame["n_tweets_1h"] = rng.integers(0, 40, len(frame)).astype(float)
+    frame.loc[frame["ts"] < pd.Timestamp(start) + pd.Timedelta(hours=4), "ret_4h"] = np.nan
+    signal = 1.5 * frame["sent_mean_1h"] + frame["sent_shift"]
     frame.loc[rng.random(len(frame)) < 0.05, "sent_mean_1h"] = np.nan
-    frame["label"] = (2 * frame["sent_shift"] + rng.normal(size=len(frame)) > 0).astype(int)
-    frame["fwd_move"] = np.where(frame["label"] == 1, 0.01, -0.01)
-    return walk_forward_split(frame, holdout_days=1, horizon=timedelta(minutes=5))
+    frame["label"] = (signal + rng.normal(size=len(frame)) > 0).astype(int)
+    return frame
 
 
 @pytest.fixture(scope="module")
-def registered(store, split):
-    """Both kinds trained and registered as versions of one model: {kind: (ref, estimator)}."""
+def rows():
+    """Three training days and the test day after them."""
+    frame = feature_rows(7, 4)
+    return frame[frame["ts"] < TEST_SPAN[0]].reset_index(drop=True), frame[frame["ts"] >= TEST_SPAN[0]].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def registered(store, rows):
+    """Both tree kinds and the three baselines, fitted and registered as versions of one model: {kind: (ref, estimator)}."""
+    train, _ = rows
     out = {}
-    for kind in MODEL_KINDS:
-        estimator = fit(kind, split.train)
-        metrics = evaluate(estimator, split.holdout)
-        out[kind] = (log_and_register(kind, estimator, split, metrics, NAME, {"data_days": 4}), estimator)
+    for estimator in (*(Trees(kind) for kind in MODEL_KINDS), SentimentRule(), BuyAndHold(), OneFeatureLogistic()):
+        estimator.fit(train)
+        metrics = {"validation_auc_mean": 0.61, "validation_auc_std": 0.02, "train_logloss": 0.6}
+        ref = register_version(estimator, model_name=NAME, train=train, test_span=TEST_SPAN, horizon=HORIZON,
+                               scorer_version="vader-3.3.2", params={"data_days": 4}, metrics=metrics)
+        out[estimator.kind] = (ref, estimator)
     return out
 
 
@@ -83,86 +116,98 @@ def test_configure_is_idempotent(store):
     assert configure(mlflow.get_tracking_uri(), experiment.artifact_location) == store
 
 
-def test_both_kinds_are_versions_of_one_model(registered, split):
-    refs = {kind: ref for kind, (ref, _) in registered.items()}
-    assert [refs[k].version for k in MODEL_KINDS] == ["1", "2"]
+def test_every_kind_is_a_version_of_one_model_tagged_with_what_it_was_trained_on(registered, rows):
+    train, _ = rows
+    assert [ref.version for ref, _ in registered.values()] == ["1", "2", "3", "4", "5"]
     client = MlflowClient()
-    for kind, ref in refs.items():
-        assert (ref.name, ref.kind) == (NAME, kind)
+    for kind, (ref, estimator) in registered.items():
         version = client.get_model_version(NAME, ref.version)
-        assert version.run_id == ref.run_id and version.tags["kind"] == kind
+        assert (ref.name, ref.kind, version.run_id) == (NAME, kind, ref.run_id)
+        tags = version.tags
+        assert tags["kind"] == kind and tags["baseline"] == str(kind not in MODEL_KINDS).lower()
+        assert tags["feature_set"] == ",".join(FEATURE_COLUMNS) and tags["horizon_minutes"] == "15"
+        assert (tags["train_start"], tags["train_end"]) == ("2024-03-01T00:00:00", "2024-03-03T23:55:00")
+        assert tags["data_fingerprint"] == data_fingerprint(train) and tags["scorer_version"] == "vader-3.3.2"
+        assert tags["test_span"] == "2024-03-04T00:00:00/2024-03-05T00:00:00"
+        assert float(tags["validation_auc_mean"]) == 0.61 and "validation_return" not in tags
+        assert len(tags["git_commit"]) >= 40 or tags["git_commit"] == "unknown"
 
         run = client.get_run(ref.run_id)
-        assert run.data.tags["kind"] == kind
-        params = run.data.params
-        assert params["max_depth"] == str(params_of(kind)["max_depth"])
-        assert params["data_days"] == "4"
-        assert params["features"] == ",".join(FEATURE_COLUMNS)
-        assert pd.Timestamp(params["holdout_start"]) == split.holdout_start == pd.Timestamp("2024-03-04")
-        assert pd.Timestamp(params["holdout_end"]) == pd.Timestamp("2024-03-05")
-        metrics = run.data.metrics
-        assert {"holdout_auc", "holdout_logloss", "holdout_accuracy", "holdout_n_rows", "train_auc"} <= set(metrics)
-        assert metrics["holdout_auc"] > 0.7 and metrics["holdout_n_rows"] == len(split.holdout)
+        assert run.data.params["data_days"] == "4" and run.data.params["features"] == ",".join(FEATURE_COLUMNS)
+        for key, value in estimator.params().items():
+            assert run.data.params[key] == str(value)
+        assert run.data.metrics["validation_auc_mean"] == 0.61
 
         info = mlflow.models.get_model_info(f"models:/{NAME}/{ref.version}")
         assert info.signature.inputs.input_names() == FEATURE_COLUMNS
-        assert [t.name for t in info.signature.inputs.input_types()] == ["double"] * len(FEATURE_COLUMNS)
-        assert info.signature.outputs.input_names() == ["p_up"]
         assert [t.name for t in info.signature.outputs.input_types()] == ["double"]
-        assert info.saved_input_example_info is not None
+        assert set(info.flavors) == ({kind, "python_function"} if kind in MODEL_KINDS else {"python_function"})
         requirements = Path(mlflow.pyfunc.get_model_dependencies(f"models:/{NAME}/{ref.version}")).read_text()
-        assert kind in requirements and "scikit-learn" in requirements and "pytest" not in requirements
+        assert "scikit-learn" in requirements and "pytest" not in requirements
 
 
-def test_log_backtest_attaches_metrics_and_the_equity_curve(registered, tmp_path):
-    ref, _ = registered["xgboost"]
-    png = tmp_path / "equity.png"
-    png.write_bytes(b"\x89PNG\r\n\x1a\n")
-    log_backtest(ref.run_id, {"sharpe": 1.5, "total_return": 0.12}, png)
-    client = MlflowClient()
-    metrics = client.get_run(ref.run_id).data.metrics
-    assert metrics["backtest_sharpe"] == 1.5 and metrics["backtest_total_return"] == 0.12
-    assert [a.path for a in client.list_artifacts(ref.run_id, "backtest")] == ["backtest/equity.png"]
+def test_the_fingerprint_follows_the_rows(rows):
+    train, _ = rows
+    assert data_fingerprint(train) == data_fingerprint(train.copy()[list(reversed(train.columns))])
+    changed = train.copy()
+    changed.loc[5, "sent_mean_1h"] += 1e-6
+    assert data_fingerprint(changed) != data_fingerprint(train)
 
 
-def test_promote_picks_the_best_qualifying_backtest(registered):
-    client = MlflowClient()
-    # The AUC gate comes first: a dazzling backtest below it does not count.
-    gated = [Candidate("1", 0.50, 9.0, 9.0), Candidate("2", 0.60, 0.1, 0.01)]
-    assert promote(NAME, gated, min_auc=0.55) == "2"
-    assert champion_version(NAME) == "2"
-    assert client.get_model_version(NAME, "1").tags["validation_status"].startswith("rejected")
-    # Among qualifiers, higher Sharpe wins over higher return ...
-    assert promote(NAME, [Candidate("1", 0.70, 0.8, 0.30), Candidate("2", 0.68, 1.4, 0.05)], 0.55) == "2"
-    # ... and equal Sharpe falls to total return.
-    assert promote(NAME, [Candidate("1", 0.60, 1.0, 0.20), Candidate("2", 0.60, 1.0, 0.10)], 0.55) == "1"
-    assert champion_version(NAME) == "1"
-    assert client.get_model_version(NAME, "1").tags["validation_status"] == "champion"
-    assert client.get_model_version(NAME, "2").tags["validation_status"] == "passed"
-
-
-def test_promote_keeps_the_champion_when_nothing_qualifies(registered):
-    promote(NAME, [Candidate("2", 0.70, 1.0, 0.1)], min_auc=0.55)
-    weak = [Candidate("1", 0.52, 5.0, 1.0), Candidate("2", 0.51, 6.0, 2.0)]
-    assert promote(NAME, weak, min_auc=0.55) is None
-    assert champion_version(NAME) == "2"
-
-
-@pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_load_champion_round_trips_probabilities(registered, split, kind):
+@pytest.mark.parametrize("kind", [*MODEL_KINDS, "sentiment_rule", "buy_and_hold", "one_feature_logistic"])
+def test_a_loaded_version_scores_as_the_fitted_estimator(registered, rows, kind):
     ref, estimator = registered[kind]
-    promote(NAME, [Candidate(ref.version, 0.70, 1.0, 0.1)], min_auc=0.55)
-    champion = load_champion(NAME)
-    assert (champion.name, champion.version, champion.run_id, champion.kind) == (NAME, ref.version, ref.run_id, kind)
-    assert champion.feature_columns == tuple(FEATURE_COLUMNS)
-    assert (champion.holdout_start, champion.holdout_end) == (split.holdout_start, split.holdout_end)
-    holdout = split.holdout.sample(frac=1, axis=1, random_state=0)  # column order must not matter
-    expected = estimator.predict_proba(split.holdout[FEATURE_COLUMNS])[:, 1]
-    np.testing.assert_allclose(champion.predict_proba(holdout), expected, rtol=0, atol=1e-9)
-    # A candidate loads the same way before any promotion (the backtest does this).
-    candidate = load_version(NAME, ref.version)
-    assert (candidate.version, candidate.kind) == (ref.version, kind)
-    np.testing.assert_allclose(candidate.predict_proba(holdout), expected, rtol=0, atol=1e-9)
+    _, test = rows
+    loaded = load_version(NAME, ref.version)
+    assert (loaded.name, loaded.version, loaded.run_id, loaded.kind) == (NAME, ref.version, ref.run_id, kind)
+    assert loaded.feature_columns == tuple(FEATURE_COLUMNS)
+    assert (loaded.holdout_start, loaded.holdout_end) == TEST_SPAN
+    shuffled = test.sample(frac=1, axis=1, random_state=0)  # column order must not matter
+    p_up = loaded.predict_proba(shuffled)
+    assert p_up.dtype == np.float64 and p_up.shape == (len(test),)
+    np.testing.assert_allclose(p_up, estimator.predict_proba(test), rtol=0, atol=1e-9)
+
+
+def test_trees_load_through_the_booster_fast_path(registered, rows):
+    """The trader scores every round: a tree version must not go through pyfunc's per-call schema checks."""
+    _, test = rows
+    for kind in MODEL_KINDS:
+        predict = load_version(NAME, registered[kind][0].version).predict_proba
+        assert any("Booster" in repr(cell.cell_contents) for cell in predict.__closure__)
+
+
+def test_log_evaluation_attaches_metrics_files_settings_and_the_current_test_span(registered, tmp_path):
+    ref, _ = registered["xgboost"]
+    png, trades = tmp_path / "xgboost-v1-equity.png", tmp_path / "fills.csv"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n")
+    trades.write_text("ts,market,side\n")
+    metrics = {"validation_return": 0.031, "validation_sharpe_daily": 1.2, "test_return": -0.004}
+    log_evaluation(ref.run_id, metrics, {"backtest/equity.png": png, "backtest/trades.csv": trades}, settings=Settings())
+
+    client = MlflowClient()
+    assert {k: client.get_run(ref.run_id).data.metrics[k] for k in metrics} == metrics
+    assert sorted(a.path for a in client.list_artifacts(ref.run_id, "backtest")) == ["backtest/equity.png", "backtest/trades.csv"]
+    tags = client.get_model_version(NAME, ref.version).tags
+    assert float(tags["validation_return"]) == 0.031 and float(tags["test_return"]) == -0.004
+    assert json.loads(tags["costs"])["half_spread"] == Settings().costs.half_spread
+    assert json.loads(tags["strategy"])["buy_above"] == 0.65 and "max_total_exposure" in json.loads(tags["risk"])
+    assert current_test_span(NAME) == TEST_SPAN
+
+
+def test_an_older_evaluation_does_not_move_the_current_test_span_back(registered, rows):
+    train, _ = rows
+    old = BuyAndHold().fit(train)
+    older_span = (pd.Timestamp("2024-03-02"), pd.Timestamp("2024-03-03"))
+    ref = register_version(old, model_name=NAME, train=train, test_span=older_span, horizon=HORIZON, scorer_version="v")
+    log_evaluation(ref.run_id, {"test_return": 0.0})
+    assert current_test_span(NAME) == TEST_SPAN
+
+
+def test_unknown_artifact_names_are_refused(registered, tmp_path):
+    ref, _ = registered["buy_and_hold"]
+    (tmp_path / "x.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="backtest/equity.png"):
+        log_evaluation(ref.run_id, {}, {"equity.png": tmp_path / "x.png"})
 
 
 def test_no_champion_tells_the_user_what_to_run(store):
