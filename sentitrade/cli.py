@@ -38,11 +38,12 @@ app.add_typer(replay_app, name="replay")
 
 
 def _mount_commands() -> None:
-    """The ingest, markets, sentiment and trade groups and the ledger and sandbox commands live in sentitrade/commands/ (mounted once)."""
+    """The ingest, markets, sentiment and trade groups and the ledger, promote and sandbox commands live in sentitrade/commands/ (mounted once)."""
     if any(group.name == "ingest" for group in app.registered_groups):
         return
     from sentitrade.commands.ingest import app as ingest_app
     from sentitrade.commands.markets import app as markets_app
+    from sentitrade.commands.promote import promote
     from sentitrade.commands.sandbox import sandbox
     from sentitrade.commands.sentiment import app as sentiment_app
     from sentitrade.commands.trade import app as trade_app
@@ -53,6 +54,7 @@ def _mount_commands() -> None:
     app.add_typer(sentiment_app, name="sentiment", help="The sentiment engine: score, fine-tune.")
     app.add_typer(trade_app, name="trade")
     app.command("ledger")(ledger)
+    app.command("promote")(promote)
     app.command("sandbox")(sandbox)
 
 
