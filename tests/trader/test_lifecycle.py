@@ -14,9 +14,10 @@ import pytest
 from mlflow import MlflowClient
 
 from models import registry
+from models.baselines import OneFeatureLogistic
 from models.features import FEATURE_COLUMNS
 from models.registry import NoChampionError
-from models.train import fit, walk_forward_split
+from models.train import walk_forward_split
 from trader.lifecycle import ModelChange, ModelLifecycle
 
 NAME = "lifecycle-test"
@@ -33,7 +34,9 @@ def store(tmp_path_factory, monkeypatch_module):
     rows = pd.DataFrame(rng.normal(size=(len(ts), len(FEATURE_COLUMNS))), columns=FEATURE_COLUMNS)
     rows = rows.assign(market="m", ts=ts, label=(rows["sent_mean_1h"] > 0).astype(int))
     split = walk_forward_split(rows, 1, timedelta(minutes=5))
-    versions = [registry.log_and_register("xgboost", fit("xgboost", split.train), split, {"auc": 0.5}, NAME, {}).version for _ in range(2)]
+    span = (split.holdout_start, split.holdout_end)
+    versions = [registry.register_version(OneFeatureLogistic().fit(split.train), model_name=NAME, train=split.train, test_span=span,
+                                          horizon=timedelta(minutes=5), scorer_version="vader").version for _ in range(2)]
     return uri, versions
 
 
