@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from models.registry import CHAMPION, TEST_SPAN, aliases, current_test_span, parse_span, span_text
 
@@ -186,12 +184,7 @@ def promote_best(model_name: str, metric: str, min_auc: float) -> Choice:
     With no qualifier the champion stays: a stale model that passed beats no model. The tags say only
     what each version's evidence supports; the `champion` alias says who trades.
     """
-    try:
-        found = candidates(model_name)
-    except MlflowException as exc:
-        if exc.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-            raise
-        found = []
+    found = candidates(model_name)
     if not found:
         raise PromotionError(f"registered model {model_name!r} has no versions: train and register some first")
     choice = choose(found, metric, min_auc, current_test_span(model_name))
@@ -200,6 +193,8 @@ def promote_best(model_name: str, metric: str, min_auc: float) -> Choice:
         client.set_model_version_tag(model_name, c.version, VERDICT, choice.reasons[c.version])
         if c.version in choice.margins:
             client.set_model_version_tag(model_name, c.version, BASELINE_MARGIN, f"{choice.margins[c.version]:.6g}")
+        else:  # a margin against baselines no longer current would mislead (deleting a missing tag is a no-op)
+            client.delete_model_version_tag(model_name, c.version, BASELINE_MARGIN)
     if choice.champion is not None:
         promote(model_name, choice.champion)
     return choice
