@@ -70,7 +70,7 @@ def stale_evidence(candidate: Candidate, test_span: tuple[pd.Timestamp, pd.Times
 
 
 def choose(candidates: list[Candidate], metric: str, min_auc: float,
-           test_span: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> Choice:
+           test_span: tuple[pd.Timestamp, pd.Timestamp] | None) -> Choice:
     """Pick the learned version that earns most on the validation folds, if it earns more than every baseline.
 
     The metric (`validation_return` by default, or `validation_sharpe_daily`) is the out-of-fold
@@ -79,15 +79,15 @@ def choose(candidates: list[Candidate], metric: str, min_auc: float,
     (mean validation AUC >= `min_auc`): ranking better than chance is necessary, not what pays. A
     learned version qualifies only if it also beats every baseline strictly on the metric; the best
     qualifier wins, ties to the newer version. Baselines set the bar and are never promoted here. The
-    test span never decides. With `test_span`, versions (baselines included) without a backtest on it
-    are left out, and no learned version qualifies when no baseline was evaluated on it.
+    test span never decides, but versions (baselines included) without a backtest on the current
+    `test_span` are left out, and no learned version qualifies when no baseline was evaluated on it.
     """
     if metric not in METRICS:
         raise ValueError(f"unknown promotion metric {metric!r}; expected one of {METRICS}")
     reasons, margins = {}, {}
     current = {}
     for c in candidates:
-        stale = stale_evidence(c, test_span) if test_span is not None else None
+        stale = stale_evidence(c, test_span)
         if stale:
             reasons[c.version] = f"rejected: {stale}"
         else:

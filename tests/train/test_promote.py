@@ -28,40 +28,40 @@ BASELINES = [candidate("1", baseline=True, ret=0.02, sharpe=0.8), candidate("2",
 
 
 def test_a_model_below_a_baseline_is_not_promoted():
-    choice = choose([*BASELINES, candidate("3", ret=0.015)], "validation_return", 0.52)
+    choice = choose([*BASELINES, candidate("3", ret=0.015)], "validation_return", 0.52, TEST_SPAN)
     assert choice.champion is None
     assert "does not beat baseline sentiment_rule v1" in choice.reasons["3"]
     assert choice.margins["3"] == pytest.approx(-0.005)
 
 
 def test_a_model_above_every_baseline_and_the_floor_is_promoted_and_baselines_never_are():
-    choice = choose([*BASELINES, candidate("3", ret=0.03)], "validation_return", 0.52)
+    choice = choose([*BASELINES, candidate("3", ret=0.03)], "validation_return", 0.52, TEST_SPAN)
     assert choice.champion == "3" and choice.reasons["3"] == "promotable"
     assert choice.margins["3"] == pytest.approx(0.01)
     assert all(choice.reasons[v].startswith("baseline") for v in ("1", "2"))
-    assert choose(BASELINES, "validation_return", 0.52).champion is None
+    assert choose(BASELINES, "validation_return", 0.52, TEST_SPAN).champion is None
 
 
 def test_the_metric_decides_and_every_baseline_must_be_beaten_on_it():
     model = candidate("3", ret=0.03, sharpe=1.0)  # beats both on return, loses to v2 on Sharpe
-    assert choose([*BASELINES, model], "validation_return", 0.52).champion == "3"
-    choice = choose([*BASELINES, model], "validation_sharpe_daily", 0.52)
+    assert choose([*BASELINES, model], "validation_return", 0.52, TEST_SPAN).champion == "3"
+    choice = choose([*BASELINES, model], "validation_sharpe_daily", 0.52, TEST_SPAN)
     assert choice.champion is None and "baseline sentiment_rule v2" in choice.reasons["3"]
 
 
 def test_auc_is_a_gate_equal_is_not_better_and_ties_go_to_the_newer_version():
-    gated = choose([*BASELINES, candidate("3", auc=0.51, ret=0.5)], "validation_return", 0.52)
+    gated = choose([*BASELINES, candidate("3", auc=0.51, ret=0.5)], "validation_return", 0.52, TEST_SPAN)
     assert gated.champion is None and "AUC 0.510 below the floor 0.52" in gated.reasons["3"]
-    assert choose([*BASELINES, candidate("3", ret=0.02)], "validation_return", 0.52).champion is None
+    assert choose([*BASELINES, candidate("3", ret=0.02)], "validation_return", 0.52, TEST_SPAN).champion is None
     tied = choose([*BASELINES, candidate("3", ret=0.04), candidate("4", ret=0.04), candidate("5", ret=0.03)],
-                  "validation_return", 0.52)
+                  "validation_return", 0.52, TEST_SPAN)
     assert tied.champion == "4" and "v4 has the higher" in tied.reasons["3"]
 
 
 def test_the_test_span_never_decides_and_stale_or_missing_evidence_is_left_out():
     better_on_test = candidate("3", ret=0.03, test_return=0.9)
     assert choose([*BASELINES, better_on_test, candidate("4", ret=0.05, test_return=-0.2)],
-                  "validation_return", 0.52).champion == "4"
+                  "validation_return", 0.52, TEST_SPAN).champion == "4"
     stale = candidate("4", ret=0.5, span=OLD_SPAN)
     missing = candidate("5", ret=NAN, test_return=NAN)
     choice = choose([*BASELINES, candidate("3", ret=0.03), stale, missing], "validation_return", 0.52, TEST_SPAN)
@@ -144,3 +144,8 @@ def test_a_version_without_a_backtest_on_the_current_test_span_is_refused(no_ali
     with pytest.raises(PromotionError, match="no version 99"):
         promote(NAME, "99")
     assert aliases(NAME) == {}
+
+
+def test_before_any_evaluation_nothing_is_promotable():
+    choice = choose([*BASELINES, candidate("3", ret=0.5)], "validation_return", 0.52, None)
+    assert choice.champion is None and all("no research run has logged an evaluation" in r for r in choice.reasons.values())
