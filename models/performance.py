@@ -31,8 +31,9 @@ def daily_equity(equity: pd.Series, starting_cash: float) -> pd.Series:
     index = pd.DatetimeIndex(equity.index)
     index = index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
     days = pd.Series(equity.to_numpy(dtype=float), index=index).sort_index().resample("1D").last().ffill()
-    before = pd.Series([float(starting_cash)], index=[days.index[0] - pd.Timedelta(days=1)]) if len(days) else None
-    return pd.concat([before, days]) if before is not None else days
+    if days.empty:
+        return days
+    return pd.concat([pd.Series([float(starting_cash)], index=[days.index[0] - pd.Timedelta(days=1)]), days])
 
 
 def stationary_bootstrap_sharpe(returns: np.ndarray, n_boot: int, seed: int) -> np.ndarray:

@@ -66,7 +66,8 @@ def replay(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return tweets, prices, times.astype({"ts": "datetime64[us]"})
 
 
-def scramble(tweets: pd.DataFrame, prices: pd.DataFrame, t: pd.Timestamp, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def scramble(tweets: pd.DataFrame, prices: pd.DataFrame, t: pd.Timestamp,
+             seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Everything strictly after t made up: what the future could have been instead."""
     rng = np.random.default_rng(seed)
     tweets, prices = tweets.copy(), prices.copy()

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.backtest import run_backtest
 from models.engine import Fill
 from models.performance import daily_equity, format_performance, performance, round_trips
 
@@ -155,3 +156,18 @@ def test_a_flat_curve_has_no_sharpe_and_the_table_says_why():
     assert m["mean_exposure"] is None and m["turnover"] == 0.0
     rows = dict(format_performance(m))
     assert rows["Hit rate"] == "n/a" and "Mean exposure" not in rows
+
+
+def test_round_trips_of_a_real_backtest_add_up_to_its_pnl(settings, make_market):
+    """The backtest closes everything at the end, so its trades' PnL, fees included, is the whole PnL."""
+    hours = pd.date_range("2025-01-01", periods=48, freq="h", tz="UTC")
+    mids = 0.5 + 0.05 * np.tile([0, 1, 2, 1, 0, -1, -2, -1], 6)
+    following = np.r_[mids[1:], mids[-1]]
+    p_up = np.select([following > mids, following < mids], [0.9, 0.1], 0.5)  # knows the next hour
+    rows = pd.DataFrame({"market": "a", "ts": hours, "p_up": p_up, "n_tweets_1h": 50, "price": mids})
+    result = run_backtest(rows, {"a": make_market("a", fees_enabled=True, fee_rate=0.04)}, settings)
+    m = performance(result.equity, result.fills, result.starting_cash)
+    trades = round_trips(result.fills)
+    assert m["n_trades"] == len(trades) == (result.fills["side"] == "BUY").sum() > 5
+    assert trades["pnl"].sum() == pytest.approx(m["final_equity"] - result.starting_cash)
+    assert m["fees_paid"] > 0 and m["hit_rate"] > 0.5 and m["n_days"] == 2
