@@ -160,7 +160,11 @@ def walk_forward_folds(development: pd.DataFrame, n_folds: int, validation_days:
 
 
 class Estimator(Protocol):
-    """What every model, learned or baseline, implements; `train`/`validation` hold 0/1 labels (no-trade rows dropped)."""
+    """What every model, learned or baseline, implements.
+
+    `train`/`validation` are training_set rows with a 0/1 `label`: the caller drops the no-trade rows with
+    `models.labels.labelled`. `predict_proba` takes any rows with the FEATURE_COLUMNS (market and ts may be there).
+    """
 
     kind: str
 
@@ -183,10 +187,11 @@ def _library_params(kind: str, hyper: dict, early_stopping_rounds: int) -> dict:
         "n_jobs": 1,
     }
     if kind == "xgboost":
-        # A leaf's hessian sum is rows x p(1-p), about rows / 4 near even odds.
+        # The same tree shape for both kinds (a full tree of max_depth); a leaf's hessian sum in xgboost is
+        # rows x p(1-p), about rows / 4 near even odds.
         return {**common, "min_child_weight": hyper["min_leaf_rows"] / 4, "objective": "binary:logistic",
                 "eval_metric": "logloss", "tree_method": "hist", "early_stopping_rounds": early_stopping_rounds}
-    return {**common, "num_leaves": 2 ** hyper["max_depth"] - 1, "min_child_samples": hyper["min_leaf_rows"],
+    return {**common, "num_leaves": 2 ** hyper["max_depth"], "min_child_samples": hyper["min_leaf_rows"],
             "subsample_freq": 1, "objective": "binary", "deterministic": True,
             "force_row_wise": True,  # LightGBM's advice with deterministic=True: no run-time layout choice
             "verbose": -1}
@@ -285,8 +290,8 @@ class CrossValidation:
     def summary(self) -> dict[str, float]:
         """`<metric>_mean` and `<metric>_std` (population, across folds) of every numeric metric."""
         numeric = self.metrics.select_dtypes("number")
-        return {f"{name}_{stat}": float(getattr(numeric[name], stat)(**({"ddof": 0} if stat == "std" else {})))
-                for name in numeric for stat in ("mean", "std")}
+        means = {f"{name}_mean": float(numeric[name].mean()) for name in numeric}
+        return {**means, **{f"{name}_std": float(numeric[name].std(ddof=0)) for name in numeric}}
 
 
 def cross_validate(make: Callable[[], Estimator], labelled_development: pd.DataFrame, folds: list[Fold]) -> CrossValidation:
