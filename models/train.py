@@ -294,7 +294,9 @@ class CrossValidation:
         return {**means, **{f"{name}_std": float(numeric[name].std(ddof=0)) for name in numeric}}
 
 
-def cross_validate(make: Callable[[], Estimator], labelled_development: pd.DataFrame, folds: list[Fold]) -> CrossValidation:
+def cross_validate(
+    make: Callable[[], Estimator], labelled_development: pd.DataFrame, folds: list[Fold]
+) -> CrossValidation:
     """Fit a fresh `make()` on each fold's train rows and score it on the fold's labelled validation rows."""
     estimators, rows = [], []
     for fold in folds:
@@ -326,7 +328,9 @@ class ParamSearch:
     scores: pd.DataFrame = field(repr=False)
 
 
-def search_params(kind: str, labelled_development: pd.DataFrame, folds: list[Fold], research: ResearchSettings) -> ParamSearch:
+def search_params(
+    kind: str, labelled_development: pd.DataFrame, folds: list[Fold], research: ResearchSettings
+) -> ParamSearch:
     """Choose `kind`'s parameters by mean validation log-loss over `folds` (the defaults when param_search is off).
 
     Only validation blocks score a point; the final model is then `BoostedTrees(kind, ...params).fit(development)`.
@@ -363,7 +367,8 @@ def plot_calibration(y: np.ndarray, p: np.ndarray, path: Path, title: str, bins:
     """PNG reliability curve: observed up-rate against mean P(up) per probability bin, with each bin's row count."""
     y, p = np.asarray(y, dtype="float64"), np.asarray(p, dtype="float64")
     which = np.clip((p * bins).astype(int), 0, bins - 1)
-    table = pd.DataFrame({"bin": which, "y": y, "p": p}).groupby("bin").agg(p=("p", "mean"), y=("y", "mean"), n=("y", "size"))
+    by_bin = pd.DataFrame({"bin": which, "y": y, "p": p}).groupby("bin")
+    table = by_bin.agg(p=("p", "mean"), y=("y", "mean"), n=("y", "size"))
     fig = Figure(figsize=(7, 7), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")

@@ -140,7 +140,8 @@ def test_features_table_has_exactly_the_feature_columns_as_double(built):
 
 def test_training_set_is_features_joined_to_labels(built):
     ts, feats, labels = built["training_set"], built["features"], built["labels"]
-    assert list(ts.columns) == ["market", "ts", *F.FEATURE_COLUMNS, "price_now", "price_fwd", "price_fwd_ts", "fwd_move"]
+    label_facts = ["price_now", "price_fwd", "price_fwd_ts", "fwd_move"]
+    assert list(ts.columns) == ["market", "ts", *F.FEATURE_COLUMNS, *label_facts]
     assert len(ts) == len(feats.merge(labels, on=["market", "ts"]))
     assert ts[["ts", "market"]].equals(ts.sort_values(["ts", "market"])[["ts", "market"]])
     assert np.allclose(ts["price"], ts["price_now"], atol=0, rtol=0)
@@ -361,7 +362,8 @@ def test_labels_look_forward_by_the_horizon(base):
     # a gap across T + horizon: the first price at or after it is stamped 15 minutes later, and says so
     after_gap = T + horizon + pd.Timedelta(minutes=15)
     rows = [r for r in prices if r[2] <= T]
-    rows += [("m", "m-yes", T + pd.Timedelta(minutes=1), 0.99), ("m", "m-yes", after_gap, 0.5)]  # 0.99: inside the horizon, skipped
+    rows += [("m", "m-yes", T + pd.Timedelta(minutes=1), 0.99),  # inside the horizon: skipped
+             ("m", "m-yes", after_gap, 0.5)]
     _, px = _frames([_tweet(T)], rows)
     con = duckdb.connect()
     con.register("px", px)

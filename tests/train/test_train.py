@@ -94,8 +94,9 @@ def test_early_stopping_cuts_boosting_short_on_noise(kind):
     assert params["best_iteration"] == model.best_iteration and params["max_rounds"] == MAX_ROUNDS
     # the stopping rows are the latest ~20% of the training rows, and the fitted ones end an embargo before them
     stop_start = pd.Timestamp(params["stopping_start"])
-    assert params["n_stopping_rows"] == (development["ts"] >= stop_start).sum() == pytest.approx(0.2 * len(development), rel=0.05)
-    assert params["n_fit_rows"] == (development["ts"] + HORIZON < stop_start).sum()  # labels priced before the stop rows
+    stopping_rows = (development["ts"] >= stop_start).sum()
+    assert params["n_stopping_rows"] == stopping_rows == pytest.approx(0.2 * len(development), rel=0.05)
+    assert params["n_fit_rows"] == (development["ts"] + HORIZON < stop_start).sum()  # labels priced before them
 
 
 def test_cross_validation_reports_each_fold_and_the_spread(signal_dev):
@@ -153,7 +154,8 @@ def test_the_search_chooses_by_validation_folds_only():
 
     # while a validation fold's outcomes do move the scores
     in_last_fold = (frame["ts"] >= folds[-1].validation_start) & (frame["ts"] < folds[-1].validation_end)
-    noisy_fold = frame.assign(fwd_move=frame["fwd_move"].where(~in_last_fold, frame["fwd_move"].sample(frac=1, random_state=0).to_numpy()))
+    shuffled_moves = frame["fwd_move"].sample(frac=1, random_state=0).to_numpy()
+    noisy_fold = frame.assign(fwd_move=frame["fwd_move"].where(~in_last_fold, shuffled_moves))
     moved = search_params("xgboost", *develop(noisy_fold, research)[:2], research)
     assert not np.allclose(moved.scores["logloss_mean"], chosen.scores["logloss_mean"])
 

@@ -60,7 +60,8 @@ def test_a_price_gap_across_the_boundary_purges_by_the_label_price(frame):
     assert other["ts"].max() == start - pd.Timedelta(minutes=65)  # other markets are untouched
 
     validation_start = pd.Timestamp("2024-03-04")
-    gapped = with_price_gap(frame, "m2", validation_start - pd.Timedelta(minutes=20), validation_start + pd.Timedelta(hours=2))
+    gap = (validation_start - pd.Timedelta(minutes=20), validation_start + pd.Timedelta(hours=2))
+    gapped = with_price_gap(frame, "m2", *gap)
     folds = walk_forward_folds(split_test(gapped, 2, EMBARGO)[0], 3, 1, EMBARGO)
     last = folds[-1]
     assert last.validation_start == validation_start
