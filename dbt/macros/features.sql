@@ -180,7 +180,9 @@ order by s.market, s.ts
 {%- endmacro %}
 
 
-{#- Labels look forward: price_fwd is the first price at or after ts + horizon. Rows without one are dropped. -#}
+{#- Label facts, looking forward: price_fwd is the first price at or after ts + horizon, and price_fwd_ts its own
+    timestamp (later than ts + horizon across a gap in prices: training must be purged by it, not by ts + horizon).
+    Rows without a forward price are dropped. The label itself (net of costs) is defined once, in models/labels.py. -#}
 {% macro labels_sql(prices, decision_times, horizon_minutes) -%}
 with dt as (
     select distinct
@@ -197,7 +199,7 @@ now_price as (
     from dt as d asof join px as p on p.market = d.market and p.ts <= d.ts
 ),
 fwd_price as (
-    select n.market, n.ts, n.price_now, p.price as price_fwd
+    select n.market, n.ts, n.price_now, p.price as price_fwd, p.ts as price_fwd_ts
     from now_price as n asof join px as p on p.market = n.market and p.ts >= n.fwd_target
 )
 select
@@ -205,8 +207,8 @@ select
     ts,
     price_now::double as price_now,
     price_fwd::double as price_fwd,
-    (price_fwd - price_now)::double as fwd_move,
-    (case when price_fwd - price_now > 0 then 1 else 0 end)::integer as label
+    price_fwd_ts::timestamp as price_fwd_ts,
+    (price_fwd - price_now)::double as fwd_move
 from fwd_price
 order by market, ts
 {%- endmacro %}

@@ -126,7 +126,7 @@ def test_dbt_build_succeeds_and_runs_data_tests(built):
     tests = {k: v for k, v in statuses.items() if k.startswith("test.")}
     assert all(v == "pass" for v in tests.values()), tests
     assert all(v == "success" for k, v in statuses.items() if k.startswith("model.")), statuses
-    assert {k.split(".")[2].split("_")[0] for k in tests} >= {"not", "unique", "accepted", "assert"}
+    assert {k.split(".")[2].split("_")[0] for k in tests} >= {"not", "unique", "assert"}
     assert any("unique_combination_of_columns_features" in k for k in tests)
     assert len([k for k in statuses if k.startswith("model.")]) == 8
 
@@ -140,7 +140,8 @@ def test_features_table_has_exactly_the_feature_columns_as_double(built):
 
 def test_training_set_is_features_joined_to_labels(built):
     ts, feats, labels = built["training_set"], built["features"], built["labels"]
-    assert list(ts.columns) == ["market", "ts", *F.FEATURE_COLUMNS, "price_now", "price_fwd", "fwd_move", "label"]
+    label_facts = ["price_now", "price_fwd", "price_fwd_ts", "fwd_move"]
+    assert list(ts.columns) == ["market", "ts", *F.FEATURE_COLUMNS, *label_facts]
     assert len(ts) == len(feats.merge(labels, on=["market", "ts"]))
     assert ts[["ts", "market"]].equals(ts.sort_values(["ts", "market"])[["ts", "market"]])
     assert np.allclose(ts["price"], ts["price_now"], atol=0, rtol=0)
@@ -356,20 +357,24 @@ def test_no_price_yet_gives_nan_price_and_zero_returns():
 
 def test_labels_look_forward_by_the_horizon(base):
     _, prices = base
-    horizon = F.dbt_vars()["horizon_minutes"]
-    # a gap after T+1 minute: the first price at or after T + horizon is T + 20 minutes
-    rows = [r for r in prices if not (T < r[2] < T + pd.Timedelta(minutes=20))]
-    rows.append(("m", "m-yes", T + pd.Timedelta(minutes=1), 0.99))  # inside the horizon: must be skipped
+    minutes = F.dbt_vars()["horizon_minutes"]
+    horizon = pd.Timedelta(minutes=minutes)
+    # a gap across T + horizon: the first price at or after it is stamped 15 minutes later, and says so
+    after_gap = T + horizon + pd.Timedelta(minutes=15)
+    rows = [r for r in prices if r[2] <= T]
+    rows += [("m", "m-yes", T + pd.Timedelta(minutes=1), 0.99),  # inside the horizon: skipped
+             ("m", "m-yes", after_gap, 0.5)]
     _, px = _frames([_tweet(T)], rows)
     con = duckdb.connect()
     con.register("px", px)
     con.register("dts", pd.DataFrame({"market": ["m", "m"], "ts": pd.Series([T, T + pd.Timedelta(days=9)], dtype="datetime64[us]")}))
-    out = con.execute(F.render_macro("labels_sql", prices="px", decision_times="dts", horizon_minutes=horizon)).df()
+    out = con.execute(F.render_macro("labels_sql", prices="px", decision_times="dts", horizon_minutes=minutes)).df()
     assert list(out["ts"]) == [T]  # no future price for the second row: dropped
+    assert "label" not in out.columns  # the label is defined once, in models/labels.py
     row = out.iloc[0]
     assert row["price_now"] == pytest.approx(0.40 + 0.001 * 72)
-    assert row["price_fwd"] == pytest.approx(0.40 + 0.001 * 76)
-    assert row["fwd_move"] == pytest.approx(0.004) and row["label"] == 1
+    assert row["price_fwd"] == pytest.approx(0.5) and row["price_fwd_ts"] == after_gap
+    assert row["fwd_move"] == pytest.approx(0.5 - 0.472)
 
 
 def test_dbt_labels_use_the_price_horizon_minutes_ahead(built):
@@ -380,7 +385,7 @@ def test_dbt_labels_use_the_price_horizon_minutes_ahead(built):
     now = [px[(m, t)] for m, t in zip(labels["market"], labels["ts"])]
     assert np.array_equal(labels["price_fwd"].to_numpy(), np.array(fwd))
     assert np.array_equal(labels["price_now"].to_numpy(), np.array(now))
-    assert (labels["label"] == (labels["fwd_move"] > 0).astype(int)).all()
+    assert (labels["price_fwd_ts"] == labels["ts"] + horizon).all()  # no gaps in these prices
     # the last decision time of each market sits on the last price: no future, no label
     last = built["decision_times"].groupby("market")["ts"].max()
     assert not labels.set_index(["market", "ts"]).index.isin(list(last.items())).any()
@@ -391,7 +396,7 @@ def test_dbt_labels_use_the_price_horizon_minutes_ahead(built):
 
 def test_dbt_vars_come_from_dbt_project_yml():
     v = F.dbt_vars()
-    assert (v["bar_minutes"], v["decision_minutes"], v["horizon_minutes"]) == (5, 5, 5)
+    assert (v["bar_minutes"], v["decision_minutes"], v["horizon_minutes"]) == (5, 5, 60)
     v["bar_minutes"] = 99
     assert F.dbt_vars()["bar_minutes"] == 5  # a copy: callers cannot change the shared parameters
 

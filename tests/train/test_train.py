@@ -1,4 +1,5 @@
-"""Walk-forward split, deterministic fitting and evaluation of the signal classifiers."""
+"""Early-stopped trees, cross-validation and the parameter search: they find a planted signal, nothing in noise,
+choose by validation folds only, and give the same answer every time."""
 
 from __future__ import annotations
 
@@ -7,15 +8,35 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from models.features import FEATURE_COLUMNS
-from models.train import MODEL_KINDS, evaluate, fit, params_of, walk_forward_split
+from models.labels import labelled
+from models.train import (
+    MAX_ROUNDS,
+    MODEL_KINDS,
+    PARAM_GRID,
+    BoostedTrees,
+    cross_validate,
+    evaluate,
+    feature_importances,
+    in_span,
+    plot_calibration,
+    search_params,
+    split_test,
+    walk_forward_folds,
+)
+from sentitrade.settings import ResearchSettings
 
-FIVE_MIN = timedelta(minutes=5)
+HORIZON = timedelta(minutes=60)
+EMBARGO = timedelta(minutes=60)
+COST = 0.014  # the default round trip: 2 x (half spread 0.005 + slippage 0.002)
+RESEARCH = ResearchSettings(folds=3, validation_days=1, embargo_minutes=60, dead_zone=0.0, early_stopping_rounds=30,
+                            param_search="grid")  # explicit: no .env may change what these tests mean
 
 
 def make_training_set(signal: bool, days: int = 6, markets: int = 3, seed: int = 0) -> pd.DataFrame:
-    """5-minute rows per market; with `signal`, `sent_shift` drives the label, else nothing does."""
+    """The dbt training_set's shape on a 5-minute grid: with `signal`, `sent_shift` drives the forward move."""
     rng = np.random.default_rng(seed)
     ts = pd.date_range("2024-03-01", periods=days * 288, freq="5min")
     frame = pd.concat([pd.DataFrame({"market": f"m{i}", "ts": ts}) for i in range(markets)], ignore_index=True)
@@ -27,88 +48,163 @@ def make_training_set(signal: bool, days: int = 6, markets: int = 3, seed: int =
     frame["price"] = rng.uniform(0.05, 0.95, n)
     hour = frame["ts"].dt.hour + frame["ts"].dt.minute / 60
     frame["hour_sin"], frame["hour_cos"] = np.sin(2 * np.pi * hour / 24), np.cos(2 * np.pi * hour / 24)
-    noise = rng.normal(size=n)
-    frame["label"] = ((2 * frame["sent_shift"] + noise > 0) if signal else (noise > 0)).astype(int)
-    frame["fwd_move"] = np.where(frame["label"] == 1, 1, -1) * np.abs(rng.normal(0.01, 0.005, n))
+    frame.loc[frame["ts"] < "2024-03-01 04:00", "ret_4h"] = np.nan  # missing values, as in real data
+    frame["price_now"] = frame["price"]
+    frame["price_fwd_ts"] = frame["ts"] + HORIZON
+    frame["fwd_move"] = 0.02 * ((1.5 * frame["sent_shift"] if signal else 0.0) + rng.normal(size=n))
+    frame["price_fwd"] = frame["price_now"] + frame["fwd_move"]
     return frame
 
 
+def develop(training_set: pd.DataFrame, research: ResearchSettings = RESEARCH):
+    """The nested walk-forward path the training asset takes: label, split off the test span, fold."""
+    rows = labelled(training_set, COST, research.dead_zone)
+    development, test_start, test_end = split_test(rows, 2, EMBARGO)
+    folds = walk_forward_folds(development, research.folds, research.validation_days, EMBARGO)
+    return development, folds, in_span(rows, test_start, test_end)
+
+
+def trees(kind: str, **overrides) -> BoostedTrees:
+    return BoostedTrees(kind, early_stopping_rounds=30, embargo=EMBARGO, **overrides)
+
+
 @pytest.fixture(scope="module")
-def signal_set() -> pd.DataFrame:
-    return make_training_set(signal=True)
-
-
-def test_holdout_is_the_trailing_whole_days(signal_set):
-    split = walk_forward_split(signal_set, holdout_days=2, horizon=FIVE_MIN)
-    assert split.holdout_start == pd.Timestamp("2024-03-05")
-    assert split.holdout_end == pd.Timestamp("2024-03-07")
-    assert split.holdout["ts"].min() == split.holdout_start
-    assert split.holdout["ts"].dt.normalize().nunique() == 2
-    assert len(split.holdout) == 2 * 288 * 3
-
-
-@pytest.mark.parametrize("horizon", [FIVE_MIN, timedelta(hours=1)])
-def test_embargo_keeps_training_labels_out_of_the_holdout(signal_set, horizon):
-    split = walk_forward_split(signal_set, holdout_days=2, horizon=horizon)
-    assert (split.train["ts"] + horizon <= split.holdout_start).all()
-    assert split.train["ts"].max() == split.holdout_start - horizon
-    dropped = len(signal_set) - len(split.train) - len(split.holdout)
-    assert dropped == (horizon // FIVE_MIN - 1) * 3  # the purged bars, per market
-
-
-def test_split_is_time_ordered_disjoint_and_ignores_row_order(signal_set):
-    split = walk_forward_split(signal_set, holdout_days=2, horizon=FIVE_MIN)
-    assert split.train["ts"].is_monotonic_increasing and split.holdout["ts"].is_monotonic_increasing
-    assert split.train["ts"].max() < split.holdout["ts"].min()
-    keys = lambda f: set(zip(f["market"], f["ts"]))  # noqa: E731
-    assert not keys(split.train) & keys(split.holdout)
-
-    shuffled = walk_forward_split(signal_set.sample(frac=1, random_state=1), holdout_days=2, horizon=FIVE_MIN)
-    pd.testing.assert_frame_equal(shuffled.train, split.train)
-    pd.testing.assert_frame_equal(shuffled.holdout, split.holdout)
-
-
-def test_split_errors_name_the_problem(signal_set):
-    with pytest.raises(ValueError, match="sent_shift"):
-        walk_forward_split(signal_set.drop(columns="sent_shift"), holdout_days=2, horizon=FIVE_MIN)
-    with pytest.raises(ValueError, match="no training rows"):
-        walk_forward_split(signal_set, holdout_days=6, horizon=FIVE_MIN)
-    with pytest.raises(ValueError, match="holdout_days"):
-        walk_forward_split(signal_set, holdout_days=0, horizon=FIVE_MIN)
-    with pytest.raises(ValueError, match="empty"):
-        walk_forward_split(signal_set.iloc[:0], holdout_days=2, horizon=FIVE_MIN)
-    all_down_later = signal_set.assign(label=signal_set["label"].where(signal_set["ts"] < "2024-03-05", 0))
-    with pytest.raises(ValueError, match="holdout rows hold a single label class"):
-        walk_forward_split(all_down_later, holdout_days=2, horizon=FIVE_MIN)
+def signal_dev():
+    return develop(make_training_set(signal=True))
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_fit_learns_a_real_signal_deterministically(signal_set, kind):
-    split = walk_forward_split(signal_set, holdout_days=2, horizon=FIVE_MIN)
-    first, second = fit(kind, split.train), fit(kind, split.train)
-    metrics = evaluate(first, split.holdout)
-    assert metrics["auc"] > 0.75
-    assert metrics["accuracy"] > 0.65 and 0 < metrics["logloss"] < np.log(2)
-    assert metrics["n_rows"] == len(split.holdout)
-    assert metrics["base_rate"] == pytest.approx(split.holdout["label"].mean())
-    np.testing.assert_array_equal(
-        first.predict_proba(split.holdout[FEATURE_COLUMNS].astype(float)),
-        second.predict_proba(split.holdout[FEATURE_COLUMNS].astype(float)),
-    )
+def test_walk_forward_finds_the_planted_signal_and_nothing_in_noise(signal_dev, kind):
+    development, folds, test = signal_dev
+    cv = cross_validate(lambda: trees(kind), development, folds)
+    assert cv.summary["auc_mean"] > 0.85 and cv.summary["logloss_mean"] < np.log(2)
+    assert evaluate(trees(kind).fit(development), test)["auc"] > 0.85  # the final model, on the untouched span
+
+    noise_dev, noise_folds, _ = develop(make_training_set(signal=False, seed=1))
+    noise = cross_validate(lambda: trees(kind), noise_dev, noise_folds)
+    assert abs(noise.summary["auc_mean"] - 0.5) < 0.05
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_fit_finds_nothing_in_noise(kind):
-    split = walk_forward_split(make_training_set(signal=False, seed=1), holdout_days=2, horizon=FIVE_MIN)
-    assert abs(evaluate(fit(kind, split.train), split.holdout)["auc"] - 0.5) < 0.05
+def test_early_stopping_cuts_boosting_short_on_noise(kind):
+    development, _, _ = develop(make_training_set(signal=False, seed=2))
+    model = trees(kind).fit(development)
+    assert 1 <= model.best_iteration < 100 < MAX_ROUNDS
+    params = model.params()
+    assert params["best_iteration"] == model.best_iteration and params["max_rounds"] == MAX_ROUNDS
+    # the stopping rows are the latest ~20% of the training rows, and the fitted ones end an embargo before them
+    stop_start = pd.Timestamp(params["stopping_start"])
+    stopping_rows = (development["ts"] >= stop_start).sum()
+    assert params["n_stopping_rows"] == stopping_rows == pytest.approx(0.2 * len(development), rel=0.05)
+    assert params["n_fit_rows"] == (development["ts"] + HORIZON < stop_start).sum()  # labels priced before them
 
 
-def test_params_are_fixed_seeded_and_copied():
-    for kind in MODEL_KINDS:
-        params = params_of(kind)
-        assert params["n_jobs"] == 2 and params["random_state"] == 42 and params["max_depth"] == 3
-        params["max_depth"] = 99
-        assert params_of(kind)["max_depth"] == 3
-    assert params_of("lightgbm")["deterministic"] is True
+def test_cross_validation_reports_each_fold_and_the_spread(signal_dev):
+    development, folds, _ = signal_dev
+    cv = cross_validate(lambda: trees("xgboost"), development, folds)
+    assert list(cv.metrics["validation_start"]) == [f.validation_start for f in folds]
+    assert {"auc", "logloss", "brier", "accuracy", "n_rows", "base_rate", "best_iteration"} <= set(cv.metrics)
+    for (_, row), fold in zip(cv.metrics.iterrows(), folds):
+        validation = fold.validation(development)
+        assert row["n_rows"] == len(validation) and row["base_rate"] == pytest.approx(validation["label"].mean())
+    assert cv.summary["auc_mean"] == pytest.approx(cv.metrics["auc"].mean())
+    assert cv.summary["auc_std"] == pytest.approx(cv.metrics["auc"].std(ddof=0)) and cv.summary["auc_std"] > 0
+    assert len(cv.estimators) == len(folds) and len({id(e) for e in cv.estimators}) == len(folds)
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_same_data_same_models_whatever_the_row_order(signal_dev, kind):
+    development, folds, test = signal_dev
+    first = cross_validate(lambda: trees(kind), development, folds)
+    shuffled_dev = development.sample(frac=1, random_state=3)
+    shuffled = cross_validate(lambda: trees(kind), shuffled_dev,
+                              walk_forward_folds(shuffled_dev, len(folds), 1, EMBARGO))
+    pd.testing.assert_frame_equal(first.metrics, shuffled.metrics)
+    for a, b in zip(first.estimators, shuffled.estimators):
+        np.testing.assert_array_equal(a.predict_proba(test), b.predict_proba(test))
+
+
+def test_fit_never_looks_at_the_validation_rows(signal_dev):
+    development, folds, test = signal_dev
+    fold = folds[-1]
+    validation = fold.validation(development)
+    flipped = validation.assign(label=1 - validation["label"])
+    a, b = trees("lightgbm").fit(fold.train, validation), trees("lightgbm").fit(fold.train, flipped)
+    np.testing.assert_array_equal(a.predict_proba(test), b.predict_proba(test))
+
+
+def test_the_search_chooses_by_validation_folds_only():
+    research = RESEARCH
+    frame = make_training_set(signal=True, seed=4)
+    development, folds, test = develop(frame, research)
+    chosen = search_params("xgboost", development, folds, research)
+    assert len(chosen.scores) == len(PARAM_GRID) <= 8
+    best = chosen.scores["logloss_mean"].idxmin()
+    assert chosen.params == {**trees("xgboost").hyper, **PARAM_GRID[best]}
+    assert chosen.cv.summary == {k: v for k, v in chosen.scores.iloc[best].items() if k in chosen.cv.summary}
+
+    # the test span's outcomes reversed: every score and the choice stay as they were
+    in_test = frame["ts"] >= test["ts"].min()
+    reversed_test = frame.assign(fwd_move=frame["fwd_move"].where(~in_test, -frame["fwd_move"]))
+    dev_again, folds_again, test_again = develop(reversed_test, research)
+    again = search_params("xgboost", dev_again, folds_again, research)
+    assert (test_again["label"].to_numpy() != test["label"].to_numpy()).all()
+    assert again.params == chosen.params
+    pd.testing.assert_frame_equal(again.scores, chosen.scores)
+
+    # while a validation fold's outcomes do move the scores
+    in_last_fold = (frame["ts"] >= folds[-1].validation_start) & (frame["ts"] < folds[-1].validation_end)
+    shuffled_moves = frame["fwd_move"].sample(frac=1, random_state=0).to_numpy()
+    noisy_fold = frame.assign(fwd_move=frame["fwd_move"].where(~in_last_fold, shuffled_moves))
+    moved = search_params("xgboost", *develop(noisy_fold, research)[:2], research)
+    assert not np.allclose(moved.scores["logloss_mean"], chosen.scores["logloss_mean"])
+
+
+def test_search_off_uses_the_defaults(signal_dev):
+    development, folds, _ = signal_dev
+    off = search_params("lightgbm", development, folds, RESEARCH.model_copy(update={"param_search": "off"}))
+    assert off.params == trees("lightgbm").hyper and len(off.scores) == 1
+
+
+def test_evaluate_scores_labelled_rows_and_refuses_no_trade_rows(signal_dev):
+    development, _, test = signal_dev
+    model = trees("xgboost").fit(development)
+    metrics = evaluate(model, test)
+    p = model.predict_proba(test)
+    assert p.dtype == np.float64 and p.shape == (len(test),)
+    assert metrics["n_rows"] == len(test) and metrics["base_rate"] == pytest.approx(test["label"].mean())
+    assert metrics["brier"] == pytest.approx(np.mean((p - test["label"]) ** 2))
+    assert 0 < metrics["logloss"] < np.log(2) and metrics["accuracy"] > 0.7
+    with pytest.raises(ValueError, match="labels.labelled"):
+        evaluate(model, test.assign(label=np.where(test.index % 2, 1.0, np.nan)))
+    with pytest.raises(ValueError, match="single label class"):
+        evaluate(model, test[test["label"] == 1])
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_feature_importances_put_the_planted_feature_first(signal_dev, kind):
+    development, _, _ = signal_dev
+    importances = feature_importances(trees(kind).fit(development))
+    assert list(importances.columns) == ["feature", "importance"]
+    assert sorted(importances["feature"]) == sorted(FEATURE_COLUMNS)
+    assert importances["feature"].iloc[0] == "sent_shift" and importances["importance"].is_monotonic_decreasing
+    assert feature_importances(object()).empty
+
+
+def test_plot_calibration_writes_a_png(tmp_path):
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=500)
+    y = (rng.uniform(size=500) < p).astype(int)
+    path = plot_calibration(y, p, tmp_path / "reports" / "calibration.png", "xgboost: validation folds")
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size[0] > 500
+
+
+def test_unknown_kinds_and_parameters_are_refused():
     with pytest.raises(ValueError, match="unknown model kind"):
-        params_of("random_forest")
+        BoostedTrees("random_forest")
+    with pytest.raises(ValueError, match="unknown tree parameter"):
+        BoostedTrees("xgboost", n_estimators=5)
+    defaults = BoostedTrees("xgboost")
+    assert defaults.early_stopping_rounds == ResearchSettings().early_stopping_rounds
+    assert defaults.embargo == timedelta(minutes=ResearchSettings().embargo_minutes)
