@@ -33,16 +33,19 @@ def _registered_champion(settings) -> None:
 
     from models import registry
     from models.features import FEATURE_COLUMNS
-    from models.train import fit, walk_forward_split
+    from models.train import BoostedTrees
 
     rng = np.random.default_rng(7)
     ts = pd.date_range("2026-10-01", periods=4 * 288, freq="5min")
     rows = pd.DataFrame(rng.normal(size=(len(ts), len(FEATURE_COLUMNS))), columns=FEATURE_COLUMNS)
     rows["price"] = rng.uniform(0.2, 0.8, len(ts))
-    rows = rows.assign(market="m", ts=ts, label=(rows["sent_mean_1h"] + rng.normal(size=len(ts)) > 0).astype(int))
-    split = walk_forward_split(rows, 1, timedelta(minutes=5))
+    rows = rows.assign(market="m", ts=ts, price_fwd_ts=ts + timedelta(minutes=5),
+                       label=(rows["sent_mean_1h"] + rng.normal(size=len(ts)) > 0).astype(int))
+    span = (pd.Timestamp("2026-10-04"), pd.Timestamp("2026-10-05"))
+    train = rows[rows["ts"] < span[0]]
     registry.configure(settings.tracking_uri, settings.artifact_root)
-    ref = registry.log_and_register("xgboost", fit("xgboost", split.train), split, {"auc": 0.5}, settings.model_name, {})
+    ref = registry.register_version(BoostedTrees("xgboost").fit(train), model_name=settings.model_name, train=train,
+                                    test_span=span, horizon=timedelta(minutes=5), scorer_version="benchmark")
     MlflowClient().set_registered_model_alias(settings.model_name, registry.CHAMPION, ref.version)
 
 

@@ -104,7 +104,7 @@ def choose(candidates: list[Candidate], metric: str, min_auc: float,
         if not c.validation_auc >= min_auc:
             reasons[c.version] = f"rejected: mean validation AUC {c.validation_auc:.3f} below the floor {min_auc:g}"
         elif math.isnan(value):
-            reasons[c.version] = f"rejected: no {metric} recorded (no validation backtest, or no trades)"
+            reasons[c.version] = f"rejected: no {metric} recorded (no validation backtest, or too few days or trades for it)"
         elif bar is None:
             reasons[c.version] = f"rejected: no baseline with a {metric} to beat: register and backtest the baselines first"
         elif not value > bar.metric(metric):

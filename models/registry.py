@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import numbers
 import os
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import mlflow
 import numpy as np
@@ -29,7 +30,7 @@ import pandas as pd
 import sklearn
 from lightgbm import LGBMClassifier
 from mlflow import MlflowClient
-from mlflow.entities import Metric
+from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
@@ -39,6 +40,7 @@ from models.baselines import BASELINE_KINDS, ProbabilityModel
 from models.features import FEATURE_COLUMNS
 
 if TYPE_CHECKING:
+    from models.train import Estimator
     from sentitrade.settings import Settings
 
 CHAMPION = "champion"
@@ -54,18 +56,6 @@ ARTIFACT_NAMES = (
     "backtest/cost_sensitivity.csv",
 )
 _REPO = Path(__file__).resolve().parent.parent
-
-
-class Estimator(Protocol):
-    """What every model and baseline implements (the training module's contract)."""
-
-    kind: str
-
-    def fit(self, train: pd.DataFrame, validation: pd.DataFrame | None = None) -> Estimator: ...
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray: ...
-
-    def params(self) -> dict: ...
 
 
 class NoChampionError(LookupError):
@@ -168,9 +158,9 @@ def register_version(
         **(tags or {}),
     }
     with mlflow.start_run(run_name=f"{estimator.kind}-{test_span[0]:%Y%m%d}") as run:
-        mlflow.set_tags(version_tags)
+        mlflow.set_tags({**version_tags, **_notes(metrics or {})})
         mlflow.log_params(run_params)
-        mlflow.log_metrics({k: float(v) for k, v in (metrics or {}).items()})
+        mlflow.log_metrics(_numbers(metrics or {}))
         info = _log_model(estimator, name="model", signature=infer_signature(x_train, p_up), input_example=x_train.head(5))
     _log_artifacts(run.info.run_id, artifacts or {})
     client = MlflowClient()
@@ -252,8 +242,19 @@ def parse_span(text: str | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     return pd.Timestamp(start), pd.Timestamp(end)
 
 
+def _numbers(metrics: dict) -> dict[str, float]:
+    """The numeric metrics; None (not computed, e.g. a daily Sharpe on too few days) is left out."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, numbers.Real)}
+
+
+def _notes(metrics: dict) -> dict[str, str]:
+    """Text among the metrics (`sharpe_note`: why a Sharpe is missing), kept as run tags."""
+    return {k: v for k, v in metrics.items() if isinstance(v, str)}
+
+
 def _evidence_tags(metrics: dict) -> dict[str, str]:
-    return {k: f"{float(metrics[k]):.6g}" for k in EVIDENCE_METRICS if k in metrics}
+    found = _numbers(metrics)
+    return {k: f"{found[k]:.6g}" for k in EVIDENCE_METRICS if k in found}
 
 
 def ensure_registered_model(client: MlflowClient, name: str, description: str) -> None:
@@ -276,7 +277,8 @@ def log_evaluation(run_id: str, metrics: dict, artifacts: dict[str, Path] | None
     """
     client = MlflowClient()
     now = int(pd.Timestamp.now("UTC").timestamp() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in _numbers(metrics).items()],
+                     tags=[RunTag(k, v) for k, v in _notes(metrics).items()])
     _log_artifacts(run_id, artifacts or {})
     tags = _evidence_tags(metrics)
     if settings is not None:
@@ -341,9 +343,11 @@ def _probability(model: mlflow.pyfunc.PyFuncModel, columns: tuple[str, ...]) -> 
     return class labels instead).
     """
     flavors = model.metadata.flavors
-    if "xgboost" in flavors:  # binary:logistic predicts the probability
-        score = model.get_raw_model().get_booster().inplace_predict
-    elif "lightgbm" in flavors:  # a binary objective predicts the probability
+    if "xgboost" in flavors:  # binary:logistic predicts the probability, with the trees up to early stopping's best
+        booster = model.get_raw_model().get_booster()
+        best = booster.attr("best_iteration")
+        score = functools.partial(booster.inplace_predict, iteration_range=(0, int(best) + 1 if best is not None else 0))
+    elif "lightgbm" in flavors:  # a binary objective predicts the probability (up to the best iteration, if any)
         score = functools.partial(model.get_raw_model().booster_.predict, num_threads=1)
     else:
         return lambda frame: model.predict(frame[list(columns)].astype("float64"))["p_up"].to_numpy(dtype="float64")

@@ -62,13 +62,14 @@ def registry_dir(tmp_path_factory):
     from models import registry
     from models.baselines import BuyAndHold
     from sentitrade.settings import Settings
-    from tests.train.test_registry import _EXPORTED_ENV, HORIZON, TEST_SPAN, Trees, feature_rows
+    from models.train import BoostedTrees
+    from tests.train.test_registry import _EXPORTED_ENV, HORIZON, TEST_SPAN, feature_rows
 
     data = tmp_path_factory.mktemp("promote")
     settings = Settings(data_dir=data)
     settings.mlflow_dir.mkdir(parents=True)
     train = feature_rows(5, 2)
-    evidence = [(BuyAndHold(), 0.02), (Trees("xgboost"), 0.05), (Trees("xgboost"), None)]
+    evidence = [(BuyAndHold(), 0.02), (BoostedTrees("xgboost"), 0.05), (BoostedTrees("xgboost"), None)]
     with pytest.MonkeyPatch.context() as mp:
         for var in _EXPORTED_ENV:
             mp.delenv(var, raising=False)

@@ -14,10 +14,9 @@ import pytest
 from mlflow import MlflowClient
 
 from models import registry
-from models.baselines import OneFeatureLogistic
 from models.features import FEATURE_COLUMNS
 from models.registry import NoChampionError
-from models.train import walk_forward_split
+from models.train import BoostedTrees
 from trader.lifecycle import ModelChange, ModelLifecycle
 
 NAME = "lifecycle-test"
@@ -32,10 +31,10 @@ def store(tmp_path_factory, monkeypatch_module):
     rng = np.random.default_rng(3)
     ts = pd.date_range("2026-10-01", periods=3 * 288, freq="5min")
     rows = pd.DataFrame(rng.normal(size=(len(ts), len(FEATURE_COLUMNS))), columns=FEATURE_COLUMNS)
-    rows = rows.assign(market="m", ts=ts, label=(rows["sent_mean_1h"] > 0).astype(int))
-    split = walk_forward_split(rows, 1, timedelta(minutes=5))
-    span = (split.holdout_start, split.holdout_end)
-    versions = [registry.register_version(OneFeatureLogistic().fit(split.train), model_name=NAME, train=split.train, test_span=span,
+    rows = rows.assign(market="m", ts=ts, price_fwd_ts=ts + timedelta(minutes=5), label=(rows["sent_mean_1h"] > 0).astype(int))
+    span = (pd.Timestamp("2026-10-03"), pd.Timestamp("2026-10-04"))
+    train = rows[rows["ts"] < span[0]]
+    versions = [registry.register_version(BoostedTrees("xgboost").fit(train), model_name=NAME, train=train, test_span=span,
                                           horizon=timedelta(minutes=5), scorer_version="vader").version for _ in range(2)]
     return uri, versions
 

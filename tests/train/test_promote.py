@@ -11,7 +11,8 @@ from mlflow import MlflowClient
 from models.baselines import BuyAndHold, SentimentRule
 from models.promote import PREVIOUS, Candidate, PromotionError, choose, promote, promote_best, rollback
 from models.registry import CHAMPION, aliases, log_evaluation, register_version
-from tests.train.test_registry import HORIZON, TEST_SPAN, Trees, feature_rows, store  # noqa: F401 (store: a fixture)
+from models.train import BoostedTrees
+from tests.train.test_registry import HORIZON, TEST_SPAN, feature_rows, store  # noqa: F401 (store: a fixture)
 
 NAME = "promote-test"
 OLD_SPAN = (pd.Timestamp("2024-03-03"), pd.Timestamp("2024-03-04"))
@@ -82,12 +83,12 @@ def versions(store):  # noqa: F811 (the imported fixture)
     frame = feature_rows(11, 3)
     train = frame[frame["ts"] < OLD_SPAN[0]]
     evidence = [
-        (Trees("xgboost"), TEST_SPAN, 0.60, {"validation_return": 0.05, "validation_sharpe_daily": 1.0, "test_return": 0.01}),
-        (Trees("lightgbm"), TEST_SPAN, 0.62, {"validation_return": 0.01, "validation_sharpe_daily": 2.0, "test_return": 0.02}),
+        (BoostedTrees("xgboost"), TEST_SPAN, 0.60, {"validation_return": 0.05, "validation_sharpe_daily": 1.0, "test_return": 0.01}),
+        (BoostedTrees("lightgbm"), TEST_SPAN, 0.62, {"validation_return": 0.01, "validation_sharpe_daily": 2.0, "test_return": 0.02}),
         (SentimentRule(), TEST_SPAN, 0.55, {"validation_return": 0.02, "validation_sharpe_daily": 0.5, "test_return": 0.0}),
         (BuyAndHold(), TEST_SPAN, 0.50, {"validation_return": -0.01, "validation_sharpe_daily": -0.3, "test_return": -0.02}),
-        (Trees("xgboost"), TEST_SPAN, 0.60, None),
-        (Trees("xgboost"), OLD_SPAN, 0.70, {"validation_return": 0.50, "validation_sharpe_daily": 5.0, "test_return": 0.3}),
+        (BoostedTrees("xgboost"), TEST_SPAN, 0.60, None),
+        (BoostedTrees("xgboost"), OLD_SPAN, 0.70, {"validation_return": 0.50, "validation_sharpe_daily": 5.0, "test_return": 0.3}),
     ]
     for estimator, span, auc, backtest in evidence:
         ref = register_version(estimator.fit(train), model_name=NAME, train=train, test_span=span, horizon=HORIZON,

@@ -26,7 +26,7 @@ from models.registry import (
     log_evaluation,
     register_version,
 )
-from models.train import MODEL_KINDS, features, fit, params_of
+from models.train import MODEL_KINDS, BoostedTrees
 from sentitrade.settings import Settings
 
 NAME = "sentitrade-signal-test"
@@ -39,23 +39,6 @@ _EXPORTED_ENV = (
     "GIT_PYTHON_REFRESH",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR",
 )
-
-
-class Trees:
-    """A boosted-tree Estimator as the training contract describes it (kind, fit, 1-D P(up), params)."""
-
-    def __init__(self, kind: str):
-        self.kind = kind
-
-    def fit(self, train: pd.DataFrame, validation: pd.DataFrame | None = None) -> Trees:
-        self.model = fit(self.kind, train)
-        return self
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.model.predict_proba(features(frame))[:, 1]
-
-    def params(self) -> dict:
-        return params_of(self.kind)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +69,7 @@ def feature_rows(seed: int, days: int, start: str = "2024-03-01") -> pd.DataFram
     signal = 1.5 * frame["sent_mean_1h"] + frame["sent_shift"]
     frame.loc[rng.random(len(frame)) < 0.05, "sent_mean_1h"] = np.nan
     frame["label"] = (signal + rng.normal(size=len(frame)) > 0).astype(int)
-    return frame
+    return frame.assign(price_fwd_ts=frame["ts"] + HORIZON)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +84,7 @@ def registered(store, rows):
     """Both tree kinds and the three baselines, fitted and registered as versions of one model: {kind: (ref, estimator)}."""
     train, _ = rows
     out = {}
-    for estimator in (*(Trees(kind) for kind in MODEL_KINDS), SentimentRule(), BuyAndHold(), OneFeatureLogistic()):
+    for estimator in (*(BoostedTrees(kind) for kind in MODEL_KINDS), SentimentRule(), BuyAndHold(), OneFeatureLogistic()):
         estimator.fit(train)
         metrics = {"validation_auc_mean": 0.61, "validation_auc_std": 0.02, "train_logloss": 0.6}
         ref = register_version(estimator, model_name=NAME, train=train, test_span=TEST_SPAN, horizon=HORIZON,
