@@ -115,7 +115,8 @@ def choose(candidates: list[Candidate], metric: str, min_auc: float,
     best = max(qualified, key=lambda c: (c.metric(metric), int(c.version)), default=None)
     for c in qualified:
         reasons[c.version] = "promotable" if c is best else f"promotable, but v{best.version} has the higher {metric}"
-    return Choice(champion=best.version if best else None, reasons=reasons, margins=margins)
+    in_order = {c.version: reasons[c.version] for c in candidates}
+    return Choice(champion=best.version if best else None, reasons=in_order, margins=margins)
 
 
 def candidates(model_name: str) -> list[Candidate]:
