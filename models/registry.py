@@ -171,12 +171,10 @@ def register_version(
     return ModelVersionRef(name=model_name, version=str(version.version), run_id=run.info.run_id, kind=estimator.kind)
 
 
-def _native_tree(estimator) -> XGBClassifier | LGBMClassifier | None:
-    """The boosted-tree classifier behind an estimator (itself, or its `model`); None for anything else."""
-    for candidate in (estimator, getattr(estimator, "model", None)):
-        if isinstance(candidate, (XGBClassifier, LGBMClassifier)):
-            return candidate
-    return None
+def _native_tree(estimator: Estimator) -> XGBClassifier | LGBMClassifier | None:
+    """The fitted classifier behind boosted trees (`BoostedTrees.model`); None for any other estimator."""
+    model = getattr(estimator, "model", None)
+    return model if isinstance(model, (XGBClassifier, LGBMClassifier)) else None
 
 
 def _log_model(estimator: Estimator, **kwargs) -> mlflow.models.model.ModelInfo:
