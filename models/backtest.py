@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from models.costs import Book
+from models.costs import Book, affordable, walk
 from models.engine import Decision, Fill, MarketInfo, Order, PaperExchange, TradingEngine
 from sentitrade.settings import Settings
 
@@ -38,6 +38,10 @@ class BacktestResult:
 class NextPriceExchange:
     """Backtest fills: an order sent at t fills at the first price observed at or after t + latency, on the
     paper exchange's quotes at that price, never at t's own. No such price before the market resolves: no fill.
+
+    The gap to the next observation is the data's bar, not the trader's latency, so the order arrives as a
+    marketable order re-priced there: a SELL for its shares, a BUY for at most its shares and at most the
+    USDC it was to spend (Polymarket's market BUY is an amount of USDC), each walking the quotes then.
     """
 
     def __init__(self, paper: PaperExchange, prices: pd.DataFrame, latency_s: float,
@@ -52,7 +56,19 @@ class NextPriceExchange:
         closed = self.resolved_at.get(order.market)
         if i == len(times) or (closed is not None and times[i] >= closed):
             return None
-        return self.paper.execute(dataclasses.replace(order, ts=times[i]), float(values[i]))
+        q, now, shares = self.paper.quotes, float(values[i]), order.shares
+        if order.side == "BUY":
+            planned = walk(q.levels(order.market, order.token, "BUY", mid_yes), "BUY", shares, order.limit_price,
+                           q.fee(order.market))
+            if planned is None:
+                return None
+            spend = planned.shares * planned.price
+            shares = min(shares, affordable(q.levels(order.market, order.token, "BUY", now), spend,
+                                            spend + planned.fee, q.fee_per_share(order.market))[0])
+        limit = q.limit(order.market, order.token, order.side, shares, now)
+        if limit is None or shares <= 0:
+            return None
+        return self.paper.execute(dataclasses.replace(order, ts=times[i], shares=shares, limit_price=limit), now)
 
 
 def run_backtest(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], settings: Settings, *,

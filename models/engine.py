@@ -138,10 +138,24 @@ class Quotes:
             return book.bids[0][0] if book.bids else 0.0
         return max(token_mid(token, mid_yes) - self.cost_scale * self.costs.half_spread, 0.0)
 
+    def limit(self, market: str, token: Token, side: Side, shares: float, mid_yes: float) -> float | None:
+        """The worst price the levels need to fill `shares` (the last one if they cannot): a marketable
+        order's limit. None: no quote at all."""
+        worst, left = None, shares
+        for price, size in self.levels(market, token, side, mid_yes):
+            worst, left = price, left - size
+            if left <= _DUST:
+                break
+        return worst
+
     def fee(self, market: str) -> Callable[[float, float], float]:
         """The taker fee of `shares` at `price` in `market`, as scaled."""
         info = self.markets[market]
         return lambda shares, price: round(self.cost_scale * info.fee(shares, price), 5)
+
+    def fee_per_share(self, market: str) -> Callable[[float], float]:
+        info = self.markets[market]
+        return lambda price: self.cost_scale * info.fee_per_share(price)
 
 
 class Exchange(Protocol):
@@ -360,19 +374,14 @@ class TradingEngine:
         cash = max(self.portfolio.cash, 0.0)
         if cash < stake * (1 + fee * scale / best[0]):
             notes.append(f"limited by cash {self.portfolio.cash:.2f}")
-        shares, limit = affordable(q.levels(market, token, "BUY", self.mids[market]), stake, cash,
-                                   lambda price: scale * info.fee_per_share(price))
+        shares, limit = affordable(q.levels(market, token, "BUY", self.mids[market]), stake, cash, q.fee_per_share(market))
         return shares, limit, notes
 
     def _sell(self, ts: datetime, market: str, token: Token, shares: float, reason: str, orders: list[Order],
               fills: list[Fill]) -> str:
         """Sell `shares` limited at the worst bid the quotes need for them; without any bid (the model's at
         or below 0) nothing is sent and the position waits for the resolution."""
-        worst, left = None, shares
-        for price, size in self.quotes.levels(market, token, "SELL", self.mids[market]):
-            worst, left = price, left - size
-            if left <= _DUST:
-                break
+        worst = self.quotes.limit(market, token, "SELL", shares, self.mids[market])
         if worst is None:
             return f"{reason} SELL {shares:g} {token} not sent: no bid, held until the market resolves"
         return self._send(self._order(ts, market, token, "SELL", shares, worst, reason), orders, fills)
