@@ -42,6 +42,7 @@ class NextPriceExchange:
     The gap to the next observation is the data's bar, not the trader's latency, so the order arrives as a
     marketable order re-priced there: a SELL for its shares, a BUY for at most its shares and at most the
     USDC it was to spend (Polymarket's market BUY is an amount of USDC), each walking the quotes then.
+    The engine books the fill when it sends the order (it is synchronous), stamped with the time it filled.
     """
 
     def __init__(self, paper: PaperExchange, prices: pd.DataFrame, latency_s: float,

@@ -140,7 +140,8 @@ def affordable(levels: Iterable[Level], stake: float, cash: float,
         take = math.floor(take * 100 + _EPS) / 100
         if take <= 0:
             break
-        shares, spent, paid, worst = shares + take, spent + take * price, paid + take * (price + fee_per_share(price)), price
+        shares, spent, worst = shares + take, spent + take * price, price
+        paid += take * (price + fee_per_share(price))
         if take < size:
             break
     return round(shares, 2), worst

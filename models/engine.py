@@ -10,7 +10,7 @@ Its whole state is one JSON-serializable `snapshot()`, so the trader can restart
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -125,7 +125,7 @@ class Quotes:
             return None
         return (book if token == "YES" else book.complement()).scaled(self.cost_scale)
 
-    def levels(self, market: str, token: Token, side: Side, mid_yes: float) -> Iterator[Level] | tuple[Level, ...]:
+    def levels(self, market: str, token: Token, side: Side, mid_yes: float) -> Iterable[Level]:
         """What a taker walks, best first: the book's asks (BUY) or bids (SELL), or the cost model's."""
         if book := self.book(market, token):
             return book.asks if side == "BUY" else book.bids
@@ -374,7 +374,8 @@ class TradingEngine:
         cash = max(self.portfolio.cash, 0.0)
         if cash < stake * (1 + fee * scale / best[0]):
             notes.append(f"limited by cash {self.portfolio.cash:.2f}")
-        shares, limit = affordable(q.levels(market, token, "BUY", self.mids[market]), stake, cash, q.fee_per_share(market))
+        levels = q.levels(market, token, "BUY", self.mids[market])
+        shares, limit = affordable(levels, stake, cash, q.fee_per_share(market))
         return shares, limit, notes
 
     def _sell(self, ts: datetime, market: str, token: Token, shares: float, reason: str, orders: list[Order],

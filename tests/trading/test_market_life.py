@@ -106,7 +106,8 @@ def test_an_open_walks_the_recorded_book_and_a_lower_limit_fills_in_part(setting
     engine = TradingEngine(markets, settings, exchange, quotes=exchange.quotes)
     fill = engine.on_decision(T0, "m", 0.9, 50, 0.12).fills[0]
     # 200 USDC from 705 at 0.14 through 0.20, 0.38, 0.46 to 20.48 at 0.47: an average of 0.2004, not the touch
-    assert (fill.shares, round(fill.price, 4)) == (997.78, 0.2004) and fill.shares * fill.price == pytest.approx(200, abs=0.01)
+    assert (fill.shares, round(fill.price, 4)) == (997.78, 0.2004)
+    assert fill.shares * fill.price == pytest.approx(200, abs=0.01)
     assert engine.mark(T0, {}) == pytest.approx(engine.portfolio.cash + 997.78 * 0.10)  # at the best bid
     partial = exchange.execute(Order(T0, "m", "YES", "m-yes", "BUY", 997.78, 0.20, "open"), 0.12)
     assert partial.shares == 775.0  # 705 + 70: the rest is above the limit

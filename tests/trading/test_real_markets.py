@@ -14,7 +14,7 @@ from connectors.pancake import load_daily_bars
 from models.backtest import run_backtest
 from models.costs import taker_fee
 from models.engine import MarketInfo
-from sentitrade.settings import CostSettings, RiskSettings, StrategySettings
+from sentitrade.settings import CostSettings, RiskSettings
 from tests.trading.conftest import CORE_RISK
 
 PANCAKE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "polymarket" / "pancake-polymarket-history"
@@ -62,8 +62,8 @@ def test_holding_yes_to_resolution_makes_exactly_the_payoff_less_cost_and_fees(b
     settings.costs = CostSettings(half_spread=0.005, slippage=0.002, latency_s=1.0, depth_shares=500)
     settings.risk = RiskSettings(**{**CORE_RISK, "kelly_fraction": 1.0, "max_position_fraction": 1 / (N_MARKETS + 6),
                                     "max_drawdown": 0.99})  # wide caps, no halt, stale guards off (daily bars)
-    result = run_backtest(frame, markets, settings, prices=prices,
-                          resolutions=chosen["outcome"].reset_index().assign(resolved_at=chosen["resolved_at"].to_numpy()))
+    resolutions = chosen[["resolved_at", "outcome"]].reset_index()
+    result = run_backtest(frame, markets, settings, prices=prices, resolutions=resolutions)
 
     fills = result.fills
     buys, sells = fills[fills["side"] == "BUY"], fills[fills["side"] == "SELL"]
