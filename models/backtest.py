@@ -1,11 +1,14 @@
 """Replay model probabilities through the same `TradingEngine` the trader runs, on paper fills.
 
 Because sizing, risk and costs are the trader's own code, a backtest's result is what the strategy would
-have done, not what a separate re-implementation thinks it would have done.
+have done, not what a separate re-implementation thinks it would have done. What only a backtest can do
+is here: fill each order at the price observed after the latency, and settle markets at their resolution.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -13,7 +16,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from models.engine import Decision, Fill, MarketInfo, PaperExchange, TradingEngine
+from models.costs import Book, affordable, walk
+from models.engine import Decision, Fill, MarketInfo, Order, PaperExchange, TradingEngine
 from sentitrade.settings import Settings
 
 COLUMNS = ("market", "ts", "p_up", "n_tweets_1h", "price")
@@ -28,15 +32,63 @@ class BacktestResult:
     decisions: pd.DataFrame
     metrics: dict[str, float]
     starting_cash: float
+    exposure: pd.Series  # gross exposure (positions at their bid) after each timestamp, aligned with `equity`
 
 
-def run_backtest(frame: pd.DataFrame, markets: dict[str, MarketInfo], settings: Settings) -> BacktestResult:
-    """Decide every row in time order, mark equity after each timestamp, close everything at the end.
+class NextPriceExchange:
+    """Backtest fills: an order sent at t fills at the first price observed at or after t + latency, on the
+    paper exchange's quotes at that price, never at t's own. No such price before the market resolves: no fill.
+
+    The gap to the next observation is the data's bar, not the trader's latency, so the order arrives as a
+    marketable order re-priced there: a SELL for its shares, a BUY for at most its shares and at most the
+    USDC it was to spend (Polymarket's market BUY is an amount of USDC), each walking the quotes then.
+    The engine books the fill when it sends the order (it is synchronous), stamped with the time it filled.
+    """
+
+    def __init__(self, paper: PaperExchange, prices: pd.DataFrame, latency_s: float,
+                 resolved_at: Mapping[str, pd.Timestamp]) -> None:
+        self.paper, self.latency, self.resolved_at = paper, pd.Timedelta(seconds=latency_s), resolved_at
+        self.series = {market: (pd.DatetimeIndex(group["ts"]), group["price"].to_numpy(dtype=float))
+                       for market, group in prices.sort_values("ts", kind="stable").groupby("market")}
+
+    def execute(self, order: Order, mid_yes: float) -> Fill | None:
+        times, values = self.series.get(order.market, (pd.DatetimeIndex([]), np.array([])))
+        i = times.searchsorted(order.ts + self.latency, side="left")
+        closed = self.resolved_at.get(order.market)
+        if i == len(times) or (closed is not None and times[i] >= closed):
+            return None
+        q, now, shares = self.paper.quotes, float(values[i]), order.shares
+        if order.side == "BUY":
+            planned = walk(q.levels(order.market, order.token, "BUY", mid_yes), "BUY", shares, order.limit_price,
+                           q.fee(order.market))
+            if planned is None:
+                return None
+            spend = planned.shares * planned.price
+            shares = min(shares, affordable(q.levels(order.market, order.token, "BUY", now), spend,
+                                            spend + planned.fee, q.fee_per_share(order.market))[0])
+        limit = q.limit(order.market, order.token, order.side, shares, now)
+        if limit is None or shares <= 0:
+            return None
+        return self.paper.execute(dataclasses.replace(order, ts=times[i], shares=shares, limit_price=limit), now)
+
+
+def run_backtest(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], settings: Settings, *,
+                 prices: pd.DataFrame | None = None, resolutions: pd.DataFrame | None = None,
+                 books: Mapping[str, Book] | None = None, cost_scale: float = 1.0) -> BacktestResult:
+    """Decide every row in time order, settle resolved markets, mark equity after each timestamp, and at
+    the end settle what resolved within the data and sell the rest at the bid.
 
     `frame` has one row per (market, ts): the model's `p_up`, the tweet count `n_tweets_1h` and the YES
     mid `price`, and optionally `last_tweet_at` / `last_price_at` (the newest tweet and price behind the
-    row, for the stale-data guard; missing or NaT: not checked). Rows without a price cannot trade and
-    are dropped.
+    row, for the stale-data guard; missing or NaT: not checked; its bounds `max_*_age_s` are seconds, so
+    daily bars need them off (0) or wider than a day). Rows without a price cannot trade and are dropped.
+    Nothing assumes a bar length: daily rows work as 5-minute ones do.
+
+    `prices` (market, ts, price) is every YES price observed, where orders fill after
+    `settings.costs.latency_s` (default: the frame's own rows). `resolutions` (market, resolved_at,
+    outcome "YES"/"NO"): at the first timestamp at or after `resolved_at` the market's shares pay 1 or 0.
+    `books` (market -> its YES token's recorded book) replace the cost model for those markets.
+    `cost_scale` multiplies every cost (see `cost_sensitivity`).
     """
     missing = set(COLUMNS) - set(frame.columns)
     if missing:
@@ -45,10 +97,15 @@ def run_backtest(frame: pd.DataFrame, markets: dict[str, MarketInfo], settings: 
     rows = rows.assign(n_tweets_1h=rows["n_tweets_1h"].fillna(0))
     if unknown := set(rows["market"]) - set(markets):
         raise ValueError(f"no MarketInfo for markets {sorted(unknown)}")
-    engine = TradingEngine(markets, settings, PaperExchange(markets, settings.costs))
+    prices = (rows if prices is None else prices).dropna(subset=["price"])
+    due = _resolutions(resolutions, markets)
+    paper = PaperExchange(markets, settings.costs, books, cost_scale)
+    latency = NextPriceExchange(paper, prices, settings.costs.latency_s, {m: at for m, (at, _) in due.items()})
+    engine = TradingEngine(markets, settings, latency, quotes=paper.quotes)
     decisions: list[Decision] = []
     fills: list[Fill] = []
     for ts, group in rows.groupby("ts", sort=True):
+        fills.extend(_settle(engine, due, ts, ts))
         for row in group.to_dict("records"):
             when = {c: None if pd.isna(row[c]) else row[c] for c in FRESHNESS if c in row}
             step = engine.on_decision(ts, row["market"], float(row["p_up"]), int(row["n_tweets_1h"]),
@@ -58,14 +115,53 @@ def run_backtest(frame: pd.DataFrame, markets: dict[str, MarketInfo], settings: 
         engine.mark(ts, {})
     if engine.equity_curve:
         last_ts = engine.equity_curve[-1][0]
+        fills.extend(_settle(engine, due, max(last_ts, prices["ts"].max()), None))  # resolved after the last row
+        engine.exchange = paper  # no later price to wait for: the rest sells at the bid now
         fills.extend(engine.close_all(last_ts, "end of backtest")[1])
-        engine.mark(last_ts, {})  # replaces the last point: the dict below keeps the latest value per ts
-    equity = pd.Series(dict(engine.equity_curve), name="equity", dtype=float)
-    equity.index.name = "ts"
+        engine.mark(last_ts, {})  # replaces the last point: the dicts below keep the latest value per ts
+    equity = _series(engine.equity_curve, "equity")
     fills_df = _frame(fills, Fill)
     start = settings.risk.starting_cash
     metrics = compute_metrics(equity, start, fills_df)
-    return BacktestResult(equity, fills_df, _frame(decisions, Decision), metrics, start)
+    return BacktestResult(equity, fills_df, _frame(decisions, Decision), metrics, start,
+                          _series(engine.exposure_curve, "exposure"))
+
+
+def cost_sensitivity(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], settings: Settings, *,
+                     prices: pd.DataFrame | None = None, resolutions: pd.DataFrame | None = None,
+                     books: Mapping[str, Book] | None = None, scales: Iterable[float] = (0, 1, 2)) -> pd.DataFrame:
+    """The backtest rerun with every cost (spread, slippage, depth walked, fees) times each scale: an edge
+    that only exists at scale 0 is the costs' and not the model's."""
+    rows = []
+    for scale in scales:
+        m = run_backtest(frame, markets, settings, prices=prices, resolutions=resolutions, books=books,
+                         cost_scale=scale).metrics
+        rows.append({"scale": float(scale), **{k: m[k] for k in ("total_return", "n_fills", "fees_paid", "final_equity")}})
+    return pd.DataFrame(rows, columns=["scale", "total_return", "n_fills", "fees_paid", "final_equity"])
+
+
+def _resolutions(resolutions: pd.DataFrame | None, markets: Mapping[str, MarketInfo]) -> dict[str, tuple]:
+    """market -> (resolved_at, outcome) for the markets traded here."""
+    if resolutions is None:
+        return {}
+    if bad := set(resolutions["outcome"]) - {"YES", "NO"}:
+        raise ValueError(f"resolution outcomes must be YES or NO, not {sorted(bad)}")
+    return {r.market: (r.resolved_at, r.outcome) for r in resolutions.itertuples() if r.market in markets}
+
+
+def _settle(engine: TradingEngine, due: dict[str, tuple], until: pd.Timestamp, ts: pd.Timestamp | None) -> list[Fill]:
+    """Settle every market resolved by `until` and not yet settled, at `ts` (None: at its resolution)."""
+    fills = []
+    for market, (at, outcome) in due.items():
+        if market not in engine.resolved and at <= until:
+            fills.extend(engine.settle(at if ts is None else ts, market, outcome))
+    return fills
+
+
+def _series(curve: list[tuple], name: str) -> pd.Series:
+    series = pd.Series(dict(curve), name=name, dtype=float)
+    series.index.name = "ts"
+    return series
 
 
 def drawdown(equity: pd.Series, starting_cash: float) -> pd.Series:

@@ -105,7 +105,7 @@ class RiskManager:
         `kelly_fraction` of the full Kelly fraction of the net return (see `kelly`), capped at
         `max_position_fraction` of equity, times `drawdown_reduce_factor` while the drawdown is at least
         `drawdown_reduce_at` × `max_drawdown`, then shrunk so that every position together (`exposure`,
-        the others marked at mid, this one at its cost) stays within `max_total_exposure` of equity.
+        the others marked at their bid, this one at its cost) stays within `max_total_exposure` of equity.
         """
         r = self.risk
         net, full = kelly(q, price, cost, r.expected_move)

@@ -13,12 +13,12 @@ import logging
 from collections.abc import Mapping
 from typing import Protocol
 
+from models.costs import walk
 from models.engine import Exchange, Fill, MarketInfo, Order, PaperExchange
 from sentitrade.settings import CostSettings
 from trader.feeds.events import BookEvent
 
 log = logging.getLogger(__name__)
-_DUST = 1e-9
 
 
 class Execution(Exchange, Protocol):
@@ -61,20 +61,10 @@ class PaperExecution:
 
 
 def walk_book(order: Order, book: BookEvent, info: MarketInfo) -> Fill | None:
-    """Take liquidity level by level up to the order's limit: the fill is the volume-weighted price of
-    what was taken (possibly less than asked), each level paying the taker fee at its own price."""
-    levels = book.asks if order.side == "BUY" else book.bids
-    within = (lambda p: p <= order.limit_price + _DUST) if order.side == "BUY" else (lambda p: p >= order.limit_price - _DUST)
-    left, shares, notional, fee = order.shares, 0.0, 0.0, 0.0
-    for price, size in levels:
-        if left <= _DUST or not within(price):
-            break
-        take = min(left, size)
-        shares, notional, fee, left = shares + take, notional + take * price, fee + info.fee(take, price), left - take
-    if shares <= _DUST:
-        return None
-    shares = round(shares, 2)
-    return Fill(order.ts, order.market, order.token, order.token_id, order.side, shares, round(notional / shares, 6), round(fee, 5))
+    """Take liquidity level by level up to the order's limit (`models.costs.walk`, as the backtest walks a
+    recorded book): the fill is the size-weighted price of what was taken, possibly less than asked."""
+    taken = walk(book.asks if order.side == "BUY" else book.bids, order.side, order.shares, order.limit_price, info.fee)
+    return None if taken is None else Fill(order.ts, order.market, order.token, order.token_id, order.side, *taken)
 
 
 def build_execution(kind: str, markets: Mapping[str, MarketInfo], costs: CostSettings, books: OrderBooks | None) -> Execution:

@@ -17,7 +17,7 @@ def random_walk(seed: int) -> np.ndarray:
 
 
 def frame(p_up_of) -> pd.DataFrame:
-    """Two markets; `p_up_of(prices)` gives each hour's probability that the next mid is higher."""
+    """Two markets; `p_up_of(prices)` gives each hour's probability of an up-move."""
     parts = []
     for market, seed in (("a", 1), ("b", 2)):
         prices = random_walk(seed)
@@ -27,8 +27,9 @@ def frame(p_up_of) -> pd.DataFrame:
 
 
 def oracle(prices: np.ndarray) -> np.ndarray:
-    following = np.r_[prices[1:], prices[-1]]
-    return np.select([following > prices, following < prices], [1.0, 0.0], 0.5)
+    """Knows the move after the fill: an order decided at hour t fills at hour t + 1's price."""
+    filled, following = np.r_[prices[1:], prices[-1]], np.r_[prices[2:], prices[-1], prices[-1]]
+    return np.select([following > filled, following < filled], [1.0, 0.0], 0.5)
 
 
 @pytest.fixture
@@ -63,7 +64,11 @@ def test_wrong_model_hits_the_drawdown_halt_and_stays_flat(settings, two_markets
     assert result.metrics["max_drawdown"] > 0.2
     assert halted.index[0] < 20 and halted.index[-1] == len(result.decisions) - 1  # latched to the end
     after = result.fills[result.fills["ts"] > halted["ts"].iloc[0]]
-    assert after.empty
+    # fills decided up to the halt and the halt's own sales come at the next hour's price; nothing opens again
+    assert set(after["ts"]) <= {halted["ts"].iloc[0] + pd.Timedelta(hours=1)}
+    assert not any("open BUY" in r for r in halted["reason"])
+    signed = result.fills["shares"].where(result.fills["side"] == "BUY", -result.fills["shares"])
+    assert signed.groupby([result.fills["market"], result.fills["token"]]).sum().abs().max() < 1e-9  # flat
     assert result.metrics["total_return"] == pytest.approx(-result.metrics["max_drawdown"])
 
 
@@ -72,24 +77,32 @@ def test_metrics_match_a_hand_computed_trade(settings, make_market):
     rows = pd.DataFrame({"market": "m", "ts": hours, "p_up": [0.9, 0.9, 0.5], "n_tweets_1h": 50,
                          "price": [0.50, 0.60, 0.60]})
     result = run_backtest(rows, {"m": make_market()}, settings)
-    # buy 392.15 YES at 0.51 (cash 800.0035), hold, close at 0.59
-    equity = [800.0035 + 392.15 * 0.50, 800.0035 + 392.15 * 0.60, 800.0035 + 392.15 * 0.59]
+    # decided at 0.50 to spend 392.15 × 0.51 = 199.9965 USDC; filled an hour later at 0.61: 327.86 YES, cash
+    # 800.0054; marked at the bid (mid − 0.005); the close decided last has no later price, so the end sells at 0.59
+    cash = 1000 - 327.86 * 0.61
+    equity = [cash + 327.86 * 0.495, cash + 327.86 * 0.595, cash + 327.86 * 0.59]
     assert result.equity.to_numpy() == pytest.approx(equity)
     returns = np.diff([1000.0, *equity]) / [1000.0, *equity[:-1]]
     m = result.metrics
     assert m["sharpe"] == pytest.approx(returns.mean() / returns.std(ddof=1) * np.sqrt(24 * 365))
-    assert m["total_return"] == pytest.approx(0.031372)
-    assert m["max_drawdown"] == pytest.approx(1 - equity[0] / 1000)  # the entry's spread, below the start
-    assert list(zip(result.fills["side"], result.fills["price"], strict=True)) == [("BUY", 0.51), ("SELL", 0.59)]
+    assert m["total_return"] == pytest.approx(equity[-1] / 1000 - 1)
+    assert m["max_drawdown"] == pytest.approx(1 - equity[0] / 1000)  # the entry's cost, below the start
+    assert list(zip(result.fills["side"], result.fills["price"], result.fills["ts"], strict=True)) == [
+        ("BUY", 0.61, hours[1]), ("SELL", 0.59, hours[2])]
 
 
 def test_equity_uses_last_known_mid_and_the_end_closes_everything(settings, make_market):
     rows = pd.DataFrame({"market": ["b", "a", "a"], "ts": [HOURS[0], HOURS[0], HOURS[1]], "p_up": [0.9, 0.5, 0.5],
                          "n_tweets_1h": 50, "price": [0.50, 0.50, 0.70]})
-    result = run_backtest(rows, {"a": make_market("a"), "b": make_market("b")}, settings)
-    final = result.fills.iloc[-1]
+    half_hour = pd.DataFrame({"market": ["b"], "ts": [HOURS[0] + pd.Timedelta(minutes=30)], "price": [0.50]})
+    prices = pd.concat([rows[["market", "ts", "price"]], half_hour])
+    result = run_backtest(rows, {"a": make_market("a"), "b": make_market("b")}, settings, prices=prices)
+    first, final = result.fills.iloc[0], result.fills.iloc[-1]
+    assert (first["market"], first["side"], first["ts"], first["price"]) == ("b", "BUY", half_hour["ts"][0], 0.51)
     assert (final["market"], final["side"], final["ts"], final["price"]) == ("b", "SELL", HOURS[1], 0.49)
-    assert result.equity.to_numpy() == pytest.approx([800.0035 + 392.15 * 0.50, 800.0035 + 392.15 * 0.49])
+    assert result.equity.to_numpy() == pytest.approx([800.0035 + 392.15 * 0.495, 800.0035 + 392.15 * 0.49])
+    assert result.exposure.to_numpy() == pytest.approx([392.15 * 0.495, 0.0])
+    assert list(result.exposure.index) == list(result.equity.index)
 
 
 def test_bad_input_is_rejected(settings, make_market):

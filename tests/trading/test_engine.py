@@ -1,4 +1,5 @@
 import json
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -36,16 +37,19 @@ def test_opposite_signal_flips_sell_then_buy(settings, make_market):
     engine = engine_for(settings, make_market())
     engine.on_decision(T0, "m", 0.9, 50, 0.50)
     step = engine.on_decision(T0 + H, "m", 0.1, 50, 0.60)
-    # sell 392.15 YES at 0.59 → cash 1031.372; stake 0.2 × 1031.372 on NO (mid 0.40, fill 0.41) → 503.10
+    # sell 392.15 YES at 0.59 → cash 1031.372; stake 0.2 × 1031.372 = 206.27 on NO (mid 0.40): the touch 0.41
+    # offers 500 shares (205 USDC), the next tick 0.42 the other 3.03
     assert step.orders == [
         Order(T0 + H, "m", "YES", "m-yes", "SELL", 392.15, 0.59, "flip"),
-        Order(T0 + H, "m", "NO", "m-no", "BUY", 503.1, 0.41, "open"),
+        Order(T0 + H, "m", "NO", "m-no", "BUY", 503.03, 0.42, "open"),
     ]
-    assert [(f.side, f.token, f.price) for f in step.fills] == [("SELL", "YES", 0.59), ("BUY", "NO", 0.41)]
+    average = (500 * 0.41 + 3.03 * 0.42) / 503.03
+    assert [(f.side, f.token, f.price) for f in step.fills] == [("SELL", "YES", 0.59), ("BUY", "NO", average)]
     position = engine.portfolio.positions["m"]
-    assert (position.token, position.shares, position.avg_cost) == ("NO", 503.1, 0.41)
-    assert engine.portfolio.cash == pytest.approx(825.101)
-    assert engine.mark(T0 + H, {"m": 0.60}) == pytest.approx(825.101 + 503.1 * 0.40)
+    assert (position.token, position.shares, position.avg_cost) == ("NO", 503.03, pytest.approx(average))
+    assert engine.portfolio.cash == pytest.approx(1031.372 - 205 - 3.03 * 0.42)
+    # marked at the NO bid, mid 0.40 less the half spread 0.005
+    assert engine.mark(T0 + H, {"m": 0.60}) == pytest.approx(engine.portfolio.cash + 503.03 * 0.395)
 
 
 def test_orders_below_min_size_are_not_sent(make_settings, make_market):
@@ -69,17 +73,19 @@ def test_open_never_spends_more_cash_than_held(make_settings, make_market):
     settings = make_settings(kelly_fraction=1.0, max_position_fraction=1.0)
     engine = engine_for(settings, make_market(fees_enabled=True, fee_rate=0.04))
     fill = engine.on_decision(T0, "m", 1.0, 50, 0.50).fills[0]
-    assert fill.shares == 1923.09  # 1000 / (0.51 + 0.04 × 0.51 × 0.49), not 1000 / 0.51 = 1960.78
+    # 500 shares at each of 0.51, 0.52, 0.53 with their fees, then what the rest of the 1000 buys at 0.54
+    paid = sum(500 * (p + 0.04 * p * (1 - p)) for p in (0.51, 0.52, 0.53))
+    assert fill.shares == math.floor((1500 + (1000 - paid) / (0.54 + 0.04 * 0.54 * 0.46)) * 100) / 100 == 1872.82
     assert 0 <= engine.portfolio.cash < 0.01
 
 
 def test_drawdown_halt_closes_every_position_and_latches(settings, make_market):
     engine = engine_for(settings, make_market("a"), make_market("b"))
     engine.on_decision(T0, "a", 0.9, 50, 0.50)  # 392.15 YES
-    engine.on_decision(T0, "b", 0.9, 50, 0.50)  # 0.2 × 996.0785 / 0.51 → 390.61 YES
-    assert engine.portfolio.cash == pytest.approx(600.7924)
-    assert engine.mark(T0 + H, {"a": 0.10, "b": 0.10}) == pytest.approx(600.7924 + (392.15 + 390.61) * 0.10)
-    assert engine.risk.halted  # 679.07 < 80% of the 1000 peak
+    engine.on_decision(T0, "b", 0.9, 50, 0.50)  # 0.2 × (800.0035 + 392.15 × the 0.495 bid) / 0.51 → 389.85 YES
+    assert engine.portfolio.cash == pytest.approx(601.18)
+    assert engine.mark(T0 + H, {"a": 0.10, "b": 0.10}) == pytest.approx(601.18 + (392.15 + 389.85) * 0.095)
+    assert engine.risk.halted  # 675.47 < 80% of the 1000 peak
 
     step = engine.on_decision(T0 + 2 * H, "a", 0.9, 50, 0.10)
     assert [(o.market, o.side, o.token, o.reason) for o in step.orders] == [
@@ -88,7 +94,7 @@ def test_drawdown_halt_closes_every_position_and_latches(settings, make_market):
     assert engine.portfolio.positions == {}
     assert step.decision.signal is Signal.BUY and step.decision.target_token is None
     assert "halted: drawdown" in step.decision.reason
-    assert engine.portfolio.cash == pytest.approx(600.7924 + (392.15 + 390.61) * 0.09)
+    assert engine.portfolio.cash == pytest.approx(601.18 + (392.15 + 389.85) * 0.09)
 
     later = engine.on_decision(T0 + 3 * H, "b", 0.95, 50, 0.90)  # prices recovered: still no new trades
     assert later.orders == [] and "halted" in later.decision.reason
@@ -110,7 +116,7 @@ def test_portfolio_books_average_cost_and_refuses_shorts():
     book.apply(Fill(T0, "m", "YES", "y", "BUY", 30, 0.60, 0.0))
     assert book.positions["m"].avg_cost == pytest.approx(0.55)
     assert book.cash == pytest.approx(100 - 4 - 18 - 0.1)
-    assert book.equity({"m": 0.5}) == pytest.approx(book.cash + 40 * 0.5)
+    assert book.equity({"m": 0.5}) == pytest.approx(book.cash + 40 * 0.5)  # a bare portfolio marks at the mid
     with pytest.raises(ValueError, match="close YES before buying NO"):
         book.apply(Fill(T0, "m", "NO", "n", "BUY", 1, 0.5, 0.0))
     with pytest.raises(ValueError, match="no shorting"):
@@ -148,8 +154,8 @@ def test_an_engine_restored_from_a_snapshot_decides_exactly_as_the_original(make
     settings = make_settings(max_total_exposure=0.4, drawdown_reduce_factor=0.5, daily_loss_limit=0.04,
                              stop_loss=0.1, take_profit=0.1, max_tweet_age_s=1800, strategy={"min_tweets": 5})
     markets = [make_market("a"), make_market("b", fees_enabled=True, fee_rate=0.02), make_market("c")]
-    rows = list(scripted_run(seed=7))
-    cut = 176  # day two, 20:00: a position held, the day stopped, stakes reduced
+    rows = list(scripted_run(seed=58))
+    cut = 106  # day two, 02:00: a position held, the day stopped, stakes reduced
     original = engine_for(settings, *markets)
     before = replay(original, rows[:cut])
     saved = json.loads(json.dumps(original.snapshot()))

@@ -11,6 +11,7 @@ from tests.trading.conftest import engine_for
 
 T0 = datetime(2025, 1, 1, 12, tzinfo=UTC)
 H = timedelta(hours=1)
+S = timedelta(seconds=1)  # the backtest's latency: an order fills at the price observed a second later
 
 
 def frame(*rows: tuple, **columns) -> pd.DataFrame:
@@ -18,6 +19,13 @@ def frame(*rows: tuple, **columns) -> pd.DataFrame:
     records = [{"market": m, "ts": T0 + h * H, "p_up": p, "price": price, "n_tweets_1h": rest[0] if rest else 50}
                for m, h, p, price, *rest in rows]
     return pd.DataFrame(records).assign(**columns)
+
+
+def backtest(rows: pd.DataFrame, markets, settings):
+    """The backtest with every price observed again, unchanged, a latency later: each rule's own numbers
+    stay those of the engine test beside it, while orders still fill only after the decision."""
+    later = rows[["market", "ts", "price"]].assign(ts=rows["ts"] + S)
+    return run_backtest(rows, markets, settings, prices=pd.concat([rows[["market", "ts", "price"]], later]))
 
 
 def trades(result) -> list[tuple]:
@@ -49,7 +57,7 @@ def test_engine_sizes_kelly_net_of_costs_and_skips_when_fees_eat_the_edge(settin
 
 
 def test_backtest_sizes_kelly_net_of_costs(settings, markets):
-    result = run_backtest(frame(("a", 0, 0.66, 0.50), ("fee", 0, 0.66, 0.50), ("a", 1, 0.5, 0.50)), markets, settings)
+    result = backtest(frame(("a", 0, 0.66, 0.50), ("fee", 0, 0.66, 0.50), ("a", 1, 0.5, 0.50)), markets, settings)
     assert trades(result) == [("a", "BUY", "YES", 217.01), ("a", "SELL", "YES", 217.01)]
     assert "no stake" in reasons(result, "fee")[0]
 
@@ -60,22 +68,23 @@ def test_engine_shrinks_an_open_to_the_total_exposure_cap_then_skips(make_settin
     engine = engine_for(make_settings(max_total_exposure=0.3), *markets.values())
     engine.on_decision(T0, "a", 0.9, 50, 0.50)  # 392.15 YES, 196.08 at mid
     shrunk = engine.on_decision(T0, "b", 0.9, 50, 0.50)
-    # room 0.3 × 996.0785 − 196.075 = 102.75 USDC instead of the 199.22 per-market cap
-    assert [f.shares for f in shrunk.fills] == [201.46]
-    assert "total exposure 196.07 of cap 30% × 996.08: stake 199.22 -> 102.75" in shrunk.decision.reason
+    # exposure at the bid: 392.15 × 0.495 = 194.11; room 0.3 × 994.12 − 194.11 = 104.12 USDC instead of the
+    # 198.82 per-market cap
+    assert [f.shares for f in shrunk.fills] == [204.15]
+    assert "total exposure 194.11 of cap 30% × 994.12: stake 198.82 -> 104.12" in shrunk.decision.reason
     engine.mark(T0 + H, {"a": 0.60})  # a's rise pushes exposure past the cap
     skipped = engine.on_decision(T0 + H, "c", 0.9, 50, 0.50)
-    assert skipped.orders == [] and "total exposure 336.02 of cap 30% × 1033.28: stake 206.66 -> 0.00" in (
+    assert skipped.orders == [] and "total exposure 334.38 of cap 30% × 1030.27: stake 206.05 -> 0.00" in (
         skipped.decision.reason)
-    assert {m: p.shares for m, p in engine.portfolio.positions.items()} == {"a": 392.15, "b": 201.46}  # kept
+    assert {m: p.shares for m, p in engine.portfolio.positions.items()} == {"a": 392.15, "b": 204.15}  # kept
 
 
 def test_backtest_applies_the_total_exposure_cap(make_settings, markets):
     rows = frame(("a", 0, 0.9, 0.50), ("b", 0, 0.9, 0.50), ("c", 0, 0.9, 0.50))
-    result = run_backtest(rows, markets, make_settings(max_total_exposure=0.3))
-    assert trades(result)[:2] == [("a", "BUY", "YES", 392.15), ("b", "BUY", "YES", 201.46)]
+    result = backtest(rows, markets, make_settings(max_total_exposure=0.3))
+    assert trades(result)[:2] == [("a", "BUY", "YES", 392.15), ("b", "BUY", "YES", 204.15)]
     assert "c" not in set(result.fills["market"])
-    assert "-> 1.41; open BUY 2.77 YES not sent: below min order size 5" in reasons(result, "c")[0]
+    assert "-> 2.15; open BUY 4.21 YES not sent: below min order size 5" in reasons(result, "c")[0]
 
 
 # --- 3. Daily loss limit -------------------------------------------------------------------------------------------
@@ -95,9 +104,9 @@ def test_engine_stops_new_positions_for_the_rest_of_the_day(make_settings, marke
 def test_backtest_stops_new_positions_for_the_rest_of_the_day(make_settings, markets):
     rows = frame(("a", 0, 0.9, 0.50), ("a", 1, 0.9, 0.36), ("b", 1, 0.9, 0.50), ("b", 11, 0.9, 0.50),
                  ("b", 12, 0.9, 0.50))
-    result = run_backtest(rows, markets, make_settings(daily_loss_limit=0.05))
+    result = backtest(rows, markets, make_settings(daily_loss_limit=0.05))
     opens = result.fills[result.fills["side"] == "BUY"]
-    assert list(zip(opens["market"], opens["ts"], strict=True)) == [("a", T0), ("b", T0 + 12 * H)]
+    assert list(zip(opens["market"], opens["ts"], strict=True)) == [("a", T0 + S), ("b", T0 + 12 * H + S)]
     assert all("day's loss past 5%" in r for r in reasons(result, "b")[:2])
 
 
@@ -106,19 +115,19 @@ def test_backtest_stops_new_positions_for_the_rest_of_the_day(make_settings, mar
 def test_engine_reduces_stakes_past_part_of_the_max_drawdown(make_settings, markets):
     engine = engine_for(make_settings(drawdown_reduce_at=0.5, drawdown_reduce_factor=0.5), *markets.values())
     engine.on_decision(T0, "a", 0.9, 50, 0.50)
-    engine.on_decision(T0 + H, "a", 0.9, 50, 0.24)  # equity 894.12: 10.6% below the peak, past 0.5 × 20%
+    engine.on_decision(T0 + H, "a", 0.9, 50, 0.24)  # equity 892.16 at the 0.235 bid: 10.8% below the peak
     step = engine.on_decision(T0 + H, "b", 0.9, 50, 0.50)
-    assert [f.shares for f in step.fills] == [175.31]  # 0.5 × 0.2 × 894.12 / 0.51, half the usual
-    assert "drawdown 10.6% >= 10.0%: stake × 0.5" in step.decision.reason
+    assert [f.shares for f in step.fills] == [174.93]  # 0.5 × 0.2 × 892.16 / 0.51, half the usual
+    assert "drawdown 10.8% >= 10.0%: stake × 0.5" in step.decision.reason
     assert not engine.risk.halted and engine.portfolio.positions["a"].shares == 392.15
 
 
 def test_backtest_reduces_stakes_past_part_of_the_max_drawdown(make_settings, markets):
     rows = frame(("a", 0, 0.9, 0.50), ("a", 1, 0.9, 0.24), ("b", 1, 0.9, 0.50))
-    reduced = run_backtest(rows, markets, make_settings(drawdown_reduce_at=0.5, drawdown_reduce_factor=0.5))
-    full = run_backtest(rows, markets, make_settings())
-    assert [s for m, side, _, s in trades(reduced) if m == "b" and side == "BUY"] == [175.31]
-    assert [s for m, side, _, s in trades(full) if m == "b" and side == "BUY"] == [350.63]
+    reduced = backtest(rows, markets, make_settings(drawdown_reduce_at=0.5, drawdown_reduce_factor=0.5))
+    full = backtest(rows, markets, make_settings())
+    assert [s for m, side, _, s in trades(reduced) if m == "b" and side == "BUY"] == [174.93]
+    assert [s for m, side, _, s in trades(full) if m == "b" and side == "BUY"] == [349.86]
 
 
 # --- 5. Stop-loss and take-profit ----------------------------------------------------------------------------------
@@ -141,8 +150,8 @@ def test_engine_stop_loss_and_take_profit_force_exits(make_settings, markets):
 
 def test_backtest_stop_loss_and_take_profit_force_exits(make_settings, markets):
     rows = frame(("a", 0, 0.9, 0.50), ("a", 1, 0.9, 0.40), ("b", 0, 0.1, 0.50), ("b", 1, 0.1, 0.33))
-    result = run_backtest(rows, markets, make_settings(stop_loss=0.2, take_profit=0.3))
-    exits = result.fills[result.fills["ts"] == T0 + H]
+    result = backtest(rows, markets, make_settings(stop_loss=0.2, take_profit=0.3))
+    exits = result.fills[result.fills["ts"] == T0 + H + S]
     assert list(zip(exits["market"], exits["side"], exits["price"], strict=True)) == [("a", "SELL", 0.39),
                                                                                       ("b", "SELL", 0.66)]
     assert "stop-loss" in reasons(result, "a")[1] and "take-profit" in reasons(result, "b")[1]
@@ -168,7 +177,7 @@ def test_engine_opens_nothing_on_stale_tweets_or_prices(make_settings, markets):
 def test_backtest_reads_the_optional_freshness_columns(make_settings, markets):
     rows = frame(("a", 0, 0.9, 0.50), ("b", 0, 0.9, 0.50), ("c", 0, 0.9, 0.50),
                  last_tweet_at=[T0 - timedelta(hours=2), T0, pd.NaT], last_price_at=T0)
-    result = run_backtest(rows, markets, make_settings(max_tweet_age_s=600, max_price_age_s=300))
+    result = backtest(rows, markets, make_settings(max_tweet_age_s=600, max_price_age_s=300))
     assert sorted(set(result.fills["market"])) == ["b", "c"]  # NaT: not checked
     assert "newest tweet 7200s old > 600s" in reasons(result, "a")[0]
 
@@ -200,11 +209,11 @@ def test_engine_blocked_flip_closes_on_the_reversal_but_opens_nothing(settings, 
 
 def test_backtest_tweet_floor_and_price_band_keep_a_held_position(settings, markets):
     rows = frame(("a", 0, 0.9, 0.50), ("a", 1, 0.7, 0.50, 3), ("a", 2, 0.7, 0.97), ("a", 3, 0.7, 0.60))
-    result = run_backtest(rows, markets, settings)
+    result = backtest(rows, markets, settings)
     # held through both blocks, closed only by the end of the backtest at 0.59
     assert list(zip(result.fills["side"], result.fills["ts"], result.fills["price"], strict=True)) == [
-        ("BUY", T0, 0.51), ("SELL", T0 + 3 * H, 0.59)]
-    assert result.equity.iloc[2] == pytest.approx(800.0035 + 392.15 * 0.97)
+        ("BUY", T0 + S, 0.51), ("SELL", T0 + 3 * H, 0.59)]
+    assert result.equity.iloc[2] == pytest.approx(800.0035 + 392.15 * 0.965)  # at the bid
 
 
 # --- The markets mapping is read at order time ---------------------------------------------------------------------
