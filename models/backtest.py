@@ -18,11 +18,11 @@ from matplotlib.figure import Figure
 
 from models.costs import Book, affordable, walk
 from models.engine import Decision, Fill, MarketInfo, Order, PaperExchange, TradingEngine
+from models.performance import drawdown, performance
 from sentitrade.settings import Settings
 
 COLUMNS = ("market", "ts", "p_up", "n_tweets_1h", "price")
 FRESHNESS = ("last_tweet_at", "last_price_at")  # optional columns
-_YEAR = pd.Timedelta(days=365)  # prediction markets trade around the clock
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,9 @@ def run_backtest(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], setting
     equity = _series(engine.equity_curve, "equity")
     fills_df = _frame(fills, Fill)
     start = settings.risk.starting_cash
-    metrics = compute_metrics(equity, start, fills_df)
-    return BacktestResult(equity, fills_df, _frame(decisions, Decision), metrics, start,
-                          _series(engine.exposure_curve, "exposure"))
+    exposure = _series(engine.exposure_curve, "exposure")
+    metrics = performance(equity, fills_df, start, exposure)
+    return BacktestResult(equity, fills_df, _frame(decisions, Decision), metrics, start, exposure)
 
 
 def cost_sensitivity(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], settings: Settings, *,
@@ -164,29 +164,6 @@ def _series(curve: list[tuple], name: str) -> pd.Series:
     return series
 
 
-def drawdown(equity: pd.Series, starting_cash: float) -> pd.Series:
-    """Fall below the running peak as a positive fraction, the starting cash being the first peak."""
-    return 1 - equity / equity.cummax().clip(lower=starting_cash)
-
-
-def compute_metrics(equity: pd.Series, starting_cash: float, fills: pd.DataFrame) -> dict[str, float]:
-    """Return, annualized Sharpe of per-step returns, max drawdown, fill count and fees, from the curve."""
-    curve = np.r_[starting_cash, equity.to_numpy(dtype=float)]
-    returns = np.diff(curve) / curve[:-1]
-    sharpe = 0.0
-    if len(equity) > 1 and returns.std(ddof=1) > 0:
-        step = pd.Series(equity.index).diff().median()
-        sharpe = float(returns.mean() / returns.std(ddof=1) * np.sqrt(_YEAR / step))
-    return {
-        "total_return": float(curve[-1] / starting_cash - 1),
-        "sharpe": sharpe,
-        "max_drawdown": float(drawdown(equity, starting_cash).max()) if len(equity) else 0.0,
-        "n_fills": len(fills),
-        "fees_paid": float(fills["fee"].sum()) if len(fills) else 0.0,
-        "final_equity": float(curve[-1]),
-    }
-
-
 def plot_equity(result: BacktestResult, path: Path, title: str) -> Path:
     """PNG of the equity curve over its drawdown, with the headline metrics in the title."""
     equity = result.equity
@@ -196,7 +173,8 @@ def plot_equity(result: BacktestResult, path: Path, title: str) -> Path:
     top.plot(equity.index, equity.to_numpy(), color="tab:blue", linewidth=1.6)
     top.set_ylabel("Equity (USDC)", fontsize=11)
     m = result.metrics
-    top.set_title(f"{title}\nreturn {m['total_return']:+.1%} · Sharpe {m['sharpe']:.2f} · max drawdown "
+    sharpe = m["sharpe_note"] or f"{m['sharpe_daily']:.2f}"
+    top.set_title(f"{title}\nreturn {m['total_return']:+.1%} · daily Sharpe {sharpe} · max drawdown "
                   f"{m['max_drawdown']:.1%} · {m['n_fills']} fills · fees {m['fees_paid']:.2f} USDC", fontsize=12)
     bottom.fill_between(equity.index, below_peak.to_numpy(), 0.0, color="tab:red", alpha=0.4, step="post")
     bottom.set_ylabel("Drawdown (%)", fontsize=11)

@@ -2,19 +2,20 @@
 
 from dagster import AssetCheckResult, AssetKey, asset_check
 
+from models import research
 from models.features import FEATURE_COLUMNS
-from models.train import walk_forward_split
-from orchestration.assets.train import label_horizon
-from orchestration.resources import MlflowResource, WarehouseResource
+from orchestration.resources import WarehouseResource
+from sentitrade.settings import Settings
 
 
-@asset_check(asset=AssetKey("training_set"), blocking=True, description="Rows on both sides of the split, no missing features.")
-def training_set_is_usable(warehouse: WarehouseResource, mlflow: MlflowResource) -> AssetCheckResult:
+@asset_check(asset=AssetKey("training_set"), blocking=True, description="Enough days for the test span and every validation fold, no missing features.")
+def training_set_is_usable(warehouse: WarehouseResource) -> AssetCheckResult:
     frame = warehouse.table("training_set")
     missing = int(frame[FEATURE_COLUMNS].isna().sum().sum())
     try:
-        split = walk_forward_split(frame, mlflow.holdout_days, label_horizon())
-        sizes = {"train_rows": len(split.train), "holdout_rows": len(split.holdout), "up_share": float(frame["label"].mean())}
+        data = research.prepare(frame, Settings())
+        sizes = {"development_rows": len(data.development), "test_rows": len(data.test), "folds": len(data.folds),
+                 "up_share": float(data.development["label"].mean()), "test_span": f"{data.test_start} to {data.test_end}"}
         problem = None
     except ValueError as exc:
         sizes, problem = {}, str(exc)

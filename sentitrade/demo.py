@@ -63,9 +63,10 @@ def _run_job(defs, name: str, instance, hint: str = "", **kwargs):
 
 
 def materialize_all(settings: Settings, days: list[date], console: Console, started: float) -> dict:
-    """Run `discover_markets`, `daily_ingest` for each day, then `research`; return research's asset values."""
+    """Run `discover_markets`, `daily_ingest` for each day, then `research`; return research's asset values by key."""
     from dagster import AssetKey
 
+    from models.research import KINDS
     from orchestration.definitions import build_definitions
 
     instance = prepare_dagster_home(settings)
@@ -78,8 +79,10 @@ def materialize_all(settings: Settings, days: list[date], console: Console, star
     log.parent.mkdir(exist_ok=True)
     with log.open("w") as sink, contextlib.redirect_stdout(sink):  # dbt's own progress lines go to the log
         research = _run_job(defs, "research", instance, hint=f"{log} and ")
-    console.print(f"[3/4] dbt features + labels, XGBoost and LightGBM trained, backtested, promotion decided ({time.perf_counter() - started:.0f} s)")
-    return {key: research.asset_value(AssetKey(key)) for key in ("xgboost_model", "lightgbm_model", "xgboost_backtest", "lightgbm_backtest", "promotion")}
+    console.print(f"[3/4] dbt features + net-of-cost labels; {len(KINDS)} versions (2 learned, {len(KINDS) - 2} baselines) walk-forward "
+                  f"validated, backtested, promotion decided ({time.perf_counter() - started:.0f} s)")
+    keys = [f"{kind}_{stage}" for kind in KINDS for stage in ("model", "backtest")] + ["promotion"]
+    return {key: research.asset_value(AssetKey(key)) for key in keys}
 
 
 def run_demo(settings: Settings, options: DemoOptions) -> dict:
@@ -89,8 +92,12 @@ def run_demo(settings: Settings, options: DemoOptions) -> dict:
     last_day = config.start + timedelta(days=config.days - 1)
     if last_day >= date.today():
         raise UserError(f"--days {options.days} from {config.start} reaches {last_day}, past yesterday: use fewer days")
-    if options.days <= settings.holdout_days + 1:
-        raise UserError(f"--days must exceed the {settings.holdout_days} held-out days by at least 2 (or lower SENTITRADE_HOLDOUT_DAYS)")
+    research = settings.research
+    needed = settings.holdout_days + research.folds * research.validation_days + 1
+    if options.days < needed:
+        raise UserError(f"--days {options.days} is too few: the {settings.holdout_days} test days, {research.folds} validation "
+                        f"fold(s) of {research.validation_days} day(s) and 1 day to train on need {needed} (or lower "
+                        "SENTITRADE_HOLDOUT_DAYS, SENTITRADE_RESEARCH_FOLDS)")
     manifest = generate_replay(settings.replay_dir, config)
     kind = "with a planted signal" if options.signal else "control set, no signal"
     console.print(f"[1/4] replay data: {manifest['tweets']:,} synthetic tweets, {options.markets} markets, {options.days} days, {kind}")
@@ -100,9 +107,9 @@ def run_demo(settings: Settings, options: DemoOptions) -> dict:
     trade = None
     if champion is not None:
         trade = paper_trade(settings, console)
-        console.print(f"      {trade.decisions} decisions, {trade.fills} fills on the held-out days ({time.perf_counter() - started:.0f} s)")
+        console.print(f"      {trade.decisions} decisions, {trade.fills} fills on the test span ({time.perf_counter() - started:.0f} s)")
     else:
-        console.print(f"[4/4] paper trader skipped: no version reached holdout AUC {settings.min_holdout_auc}, so none was promoted")
+        console.print("[4/4] paper trader skipped: no learned version beat every baseline on the validation folds, so none was promoted")
     report = build_report(values, trade, time.perf_counter() - started)
     print_report(console, settings, values, report)
     print(json.dumps(report))
@@ -110,27 +117,35 @@ def run_demo(settings: Settings, options: DemoOptions) -> dict:
 
 
 def paper_trade(settings: Settings, console: Console):
-    """The trader itself (`sentitrade trade --fresh`), replaying the champion's held-out days at full speed."""
+    """The trader itself (`sentitrade trade --fresh`), replaying the champion's test span at full speed."""
     from trader.ledger import LedgerError
     from trader.run import TradeOptions, run_trader
 
-    console.print("[4/4] paper trader: replaying the held-out days through the trader process (progress below)")
+    console.print("[4/4] paper trader: replaying the test span through the trader process (progress below)")
     try:
         return run_trader(settings, settings.model_name, TradeOptions(feed="replay", speed=0.0, fresh=True))
     except LedgerError as exc:
         raise UserError(str(exc)) from None
 
 
+def _backtests(values: dict) -> list[dict]:
+    return [value for key, value in values.items() if key.endswith("_backtest")]
+
+
 def build_report(values: dict, trade, seconds: float) -> dict:
+    """The last JSON line: the champion's figures on the untouched test span, and every baseline's on the same span."""
     champion = values["promotion"]["champion_version"]
-    backtests = [values[f"{k}_backtest"] for k in ("xgboost", "lightgbm")]
-    best = next((b for b in backtests if b["candidate"].version == champion), None)
+    backtests = _backtests(values)
+    best = next((b for b in backtests if b["version"] == champion), None)
+    test = best["test"] if best else {}
     return {
         "champion_version": champion,
-        "auc_holdout": {k: round(values[f"{k}_model"]["holdout"]["auc"], 4) for k in ("xgboost", "lightgbm")},
-        "backtest_return": round(best["metrics"]["total_return"], 6) if best else None,
-        "sharpe": round(best["metrics"]["sharpe"], 4) if best else None,
-        "max_drawdown": round(best["metrics"]["max_drawdown"], 6) if best else None,
+        "auc_holdout": {b["kind"]: round(b["model"]["test_auc"], 4) for b in backtests if not b["baseline"]},
+        "backtest_return": round(test["total_return"], 6) if best else None,
+        "champion_test_return": round(test["total_return"], 6) if best else None,
+        "baselines": {b["kind"]: round(b["test"]["total_return"], 6) for b in backtests if b["baseline"]},
+        "sharpe": test.get("sharpe_daily"),
+        "max_drawdown": round(test["max_drawdown"], 6) if best else None,
         "paper_pnl": round(trade.pnl, 4) if trade else None,
         "fills": trade.fills if trade else 0,
         "equity_png": best["equity_png"] if best else None,
@@ -139,18 +154,36 @@ def build_report(values: dict, trade, seconds: float) -> dict:
 
 
 def print_report(console: Console, settings: Settings, values: dict, report: dict) -> None:
-    table = Table(title="sentitrade demo: models on the held-out days (synthetic replay data)")
-    for column in ("model", "version", "holdout AUC", "backtest return", "Sharpe", "max drawdown", "fills", ""):
-        table.add_column(column, justify="right" if column not in ("model", "") else "left")
-    for kind in ("xgboost", "lightgbm"):
-        bt = values[f"{kind}_backtest"]
-        m, version = bt["metrics"], bt["candidate"].version
+    """Every version side by side: what decided (validation folds) apart from what is only reported (test span)."""
+    backtests = _backtests(values)
+    span = values[f"{backtests[0]['kind']}_model"]["metrics"] if backtests else {}
+    table = Table(title="sentitrade demo: learned models against the baselines (synthetic replay data)",
+                  caption="validation: out-of-fold walk-forward folds, what promotion decides on · test: the untouched "
+                          "trailing days, reported only")
+    columns = ("model", "version", "val AUC (± folds)", "val return", "test AUC", "test return", "trades", "hit rate",
+               "max DD", "verdict")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("model", "verdict") else "right")
+    reasons = values["promotion"]["reasons"]
+    for bt in backtests:
+        model, test = bt["model"], bt["test"]
+        hit = "n/a" if test.get("hit_rate") is None else f"{test['hit_rate']:.0%}"
+        verdict = "champion" if bt["version"] == report["champion_version"] else reasons.get(bt["version"], "")
         table.add_row(
-            kind, version, f"{values[f'{kind}_model']['holdout']['auc']:.3f}", f"{m['total_return']:+.2%}",
-            f"{m['sharpe']:.2f}", f"{m['max_drawdown']:.2%}", f"{int(m['n_fills'])}",
-            "champion" if version == report["champion_version"] else "",
+            f"{bt['kind']}{' (baseline)' if bt['baseline'] else ''}", bt["version"],
+            f"{model['validation_auc_mean']:.3f} ± {model['validation_auc_std']:.3f}", f"{bt['metrics']['validation_return']:+.2%}",
+            f"{model['test_auc']:.3f}", f"{test['total_return']:+.2%}", f"{test['n_trades']}", hit,
+            f"{test['max_drawdown']:.2%}", verdict.removeprefix("rejected: ")[:60],
         )
     console.print(table)
+    champion = next((b for b in backtests if b["version"] == report["champion_version"]), None)
+    if champion is not None:
+        costs = champion["cost_sensitivity"]
+        line = ", ".join(f"x{row.scale:g} {row.total_return:+.2%}" for row in costs.itertuples())
+        console.print(f"champion v{champion['version']} ({champion['kind']}) on the test span: costs {line}; "
+                      f"Sharpe: {champion['test'].get('sharpe_note') or format(champion['test']['sharpe_daily'], '.2f')}")
+    elif span:
+        console.print("no version promoted: none beat every baseline on the validation folds (see the verdicts above)")
     if report["paper_pnl"] is not None:
         console.print(f"paper trader: PnL {report['paper_pnl']:+.2f} USDC with {report['fills']} fills; ledger {redact(settings.ledger)}")
     if report["equity_png"]:
