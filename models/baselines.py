@@ -30,13 +30,14 @@ class SentimentRule:
     With at least `min_tweets` tweets in the hour, P(up) is `confident` when the mean sentiment is above
     +threshold, 1 - `confident` below -threshold, and 0.5 (flat) otherwise or without sentiment. The
     threshold is the quantile of |sentiment| (over the training rows with enough tweets) whose rows beyond
-    it are most often right about the label: the grid stops at the 90th percentile so the choice always
-    rests on a tenth of those rows or more, not on a handful of lucky extremes.
+    it are right more often than wrong by the most rows: each traded row wins or loses about one move,
+    so that count is the rule's training PnL in moves. Accuracy alone would pick the most extreme
+    quantile and trade a handful of rows: a strawman, not the rule a person would write.
     """
 
     kind = "sentiment_rule"
 
-    def __init__(self, min_tweets: int = 10, quantiles: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9),
+    def __init__(self, min_tweets: int = 10, quantiles: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
                  confident: float = 0.9):
         self.min_tweets, self.quantiles, self.confident = min_tweets, quantiles, confident
         self.threshold = float("nan")
@@ -48,12 +49,13 @@ class SentimentRule:
             raise ValueError(f"no training row has {self.min_tweets}+ tweets and a sentiment: the rule cannot be fit")
         strength, s, y = np.abs(sentiment[eligible]), sentiment[eligible], labels[eligible]
 
-        def accuracy(threshold: float) -> float:
+        def net_right(threshold: float) -> int:
             beyond = strength > threshold
-            return float(np.mean((s[beyond] > 0) == (y[beyond] == 1))) if beyond.any() else -1.0
+            right = (s[beyond] > 0) == (y[beyond] == 1)
+            return int(right.sum() - (~right).sum())
 
         candidates = np.quantile(strength, self.quantiles)
-        self.threshold = float(max(candidates, key=accuracy))
+        self.threshold = float(max(candidates, key=net_right))
         return self
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:

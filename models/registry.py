@@ -98,8 +98,10 @@ def configure(tracking_uri: str, artifact_root: str, experiment: str = "sentitra
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no phoning home from a trading box
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for noisy in ("alembic", "mlflow.store.db.utils"):
+    for noisy in ("alembic", "mlflow.store.db.utils", "mlflow.models.model"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Its one warning is that a pyfunc is cloudpickled: ours are this project's own baselines, loaded only here.
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
     existing = client.get_experiment_by_name(experiment)

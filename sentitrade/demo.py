@@ -153,6 +153,15 @@ def build_report(values: dict, trade, seconds: float) -> dict:
     }
 
 
+def _verdict(backtest: dict, champion: str | None, reason: str) -> str:
+    """One or two words for the table; the full reason of each learned version is printed under it."""
+    if backtest["baseline"]:
+        return "baseline"
+    if backtest["version"] == champion:
+        return "champion"
+    return "promotable" if reason.startswith("promotable") else "rejected"
+
+
 def print_report(console: Console, settings: Settings, values: dict, report: dict) -> None:
     """Every version side by side: what decided (validation folds) apart from what is only reported (test span)."""
     backtests = _backtests(values)
@@ -160,22 +169,23 @@ def print_report(console: Console, settings: Settings, values: dict, report: dic
     table = Table(title="sentitrade demo: learned models against the baselines (synthetic replay data)",
                   caption="validation: out-of-fold walk-forward folds, what promotion decides on · test: the untouched "
                           "trailing days, reported only")
-    columns = ("model", "version", "val AUC (± folds)", "val return", "test AUC", "test return", "trades", "hit rate",
-               "max DD", "verdict")
+    columns = ("version", "val AUC ± folds", "val return", "test AUC", "test return", "trades", "hit rate", "max DD", "verdict")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("model", "verdict") else "right")
+        table.add_column(column, justify="left" if column in ("version", "verdict") else "right", no_wrap=True)
     reasons = values["promotion"]["reasons"]
     for bt in backtests:
         model, test = bt["model"], bt["test"]
         hit = "n/a" if test.get("hit_rate") is None else f"{test['hit_rate']:.0%}"
-        verdict = "champion" if bt["version"] == report["champion_version"] else reasons.get(bt["version"], "")
         table.add_row(
-            f"{bt['kind']}{' (baseline)' if bt['baseline'] else ''}", bt["version"],
-            f"{model['validation_auc_mean']:.3f} ± {model['validation_auc_std']:.3f}", f"{bt['metrics']['validation_return']:+.2%}",
-            f"{model['test_auc']:.3f}", f"{test['total_return']:+.2%}", f"{test['n_trades']}", hit,
-            f"{test['max_drawdown']:.2%}", verdict.removeprefix("rejected: ")[:60],
+            f"v{bt['version']} {bt['kind']}", f"{model['validation_auc_mean']:.3f} ± {model['validation_auc_std']:.3f}",
+            f"{bt['metrics']['validation_return']:+.2%}", f"{model['test_auc']:.3f}", f"{test['total_return']:+.2%}",
+            f"{test['n_trades']}", hit, f"{test['max_drawdown']:.2%}",
+            _verdict(bt, report["champion_version"], reasons.get(bt["version"], "")),
         )
     console.print(table)
+    for bt in backtests:
+        if bt["version"] != report["champion_version"] and not bt["baseline"]:
+            console.print(f"  v{bt['version']} {bt['kind']}: {reasons.get(bt['version'], '')}")
     champion = next((b for b in backtests if b["version"] == report["champion_version"]), None)
     if champion is not None:
         costs = champion["cost_sensitivity"]

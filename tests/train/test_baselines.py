@@ -12,20 +12,22 @@ from models.features import FEATURE_COLUMNS
 
 
 def rows(seed: int, n: int = 4000) -> pd.DataFrame:
-    """Sentiment says the move's direction only where it is strong but not extreme (1 < |s| < 1.5);
-    rows with fewer than 10 tweets have the label reversed, so a rule that learned from them would show."""
+    """Sentiment says the move's direction only where it is strong but not extreme (1 < |s| < 1.5); weaker
+    sentiment misleads (wrong 60% of the time), stronger is a coin flip; rows with fewer than 10 tweets
+    have the label reversed, so a rule that learned from them would show."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame(rng.normal(size=(n, len(FEATURE_COLUMNS))), columns=FEATURE_COLUMNS)
     frame["n_tweets_1h"] = rng.integers(0, 40, n).astype(float)
     s = frame["sent_mean_1h"]
     informative = s.abs().between(1.0, 1.5)
-    frame["label"] = np.where(informative, s > 0, rng.random(n) < 0.5).astype(int)
+    misleading = (s > 0) != (rng.random(n) < 0.6)
+    frame["label"] = np.where(informative, s > 0, np.where(s.abs() < 1.0, misleading, rng.random(n) < 0.5)).astype(int)
     frame.loc[frame["n_tweets_1h"] < 10, "label"] = (s < 0).astype(int)
     frame.loc[rng.random(n) < 0.05, "sent_mean_1h"] = np.nan
     return frame.assign(market="m", ts=pd.date_range("2024-03-01", periods=n, freq="5min"))
 
 
-def test_the_rule_picks_the_threshold_where_sentiment_is_right_most_often():
+def test_the_rule_picks_the_threshold_where_sentiment_nets_the_most_right_calls():
     train = rows(1)
     rule = SentimentRule().fit(train)
     eligible = train[(train["n_tweets_1h"] >= 10) & train["sent_mean_1h"].notna()]
