@@ -165,7 +165,6 @@ def _verdict(backtest: dict, champion: str | None, reason: str) -> str:
 def print_report(console: Console, settings: Settings, values: dict, report: dict) -> None:
     """Every version side by side: what decided (validation folds) apart from what is only reported (test span)."""
     backtests = _backtests(values)
-    span = values[f"{backtests[0]['kind']}_model"]["metrics"] if backtests else {}
     table = Table(title="sentitrade demo: learned models against the baselines (synthetic replay data)",
                   caption="validation: out-of-fold walk-forward folds, what promotion decides on · test: the untouched "
                           "trailing days, reported only")
@@ -192,7 +191,7 @@ def print_report(console: Console, settings: Settings, values: dict, report: dic
         line = ", ".join(f"x{row.scale:g} {row.total_return:+.2%}" for row in costs.itertuples())
         console.print(f"champion v{champion['version']} ({champion['kind']}) on the test span: costs {line}; "
                       f"Sharpe: {champion['test'].get('sharpe_note') or format(champion['test']['sharpe_daily'], '.2f')}")
-    elif span:
+    else:
         console.print("no version promoted: none beat every baseline on the validation folds (see the verdicts above)")
     if report["paper_pnl"] is not None:
         console.print(f"paper trader: PnL {report['paper_pnl']:+.2f} USDC with {report['fills']} fills; ledger {redact(settings.ledger)}")

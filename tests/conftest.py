@@ -13,8 +13,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SENTITRADE = [sys.executable, "-m", "sentitrade"]
-# A small replay with enough held-out rows (4 markets x 2 days x 288) for AUC to mean something.
-SMALL_DEMO = ["--markets", "4", "--days", "5", "--tweets-per-day", "4000"]
+# A small replay with enough test-span rows (4 markets x 2 days x 288) for AUC to mean something, and the 4 days
+# before them that 3 validation folds of a day and 1 day to train on need.
+SMALL_DEMO = ["--markets", "4", "--days", "6", "--tweets-per-day", "4000"]
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -11,11 +11,12 @@ from dagster import AssetKey, DagsterInstance
 from mlflow import MlflowClient
 
 from models.features import FEATURE_COLUMNS
+from models.research import KINDS
 
 EVERY_ASSET = [
     "raw_tweets", "scored_tweets", "markets", "price_history", "stg_scored_tweets", "stg_prices", "stg_markets",
-    "sentiment_bars", "decision_times", "features", "labels", "training_set", "xgboost_model", "lightgbm_model",
-    "xgboost_backtest", "lightgbm_backtest", "promotion",
+    "sentiment_bars", "decision_times", "features", "labels", "training_set",
+    *(f"{kind}_{stage}" for kind in KINDS for stage in ("model", "backtest")), "promotion",
 ]
 
 
@@ -26,35 +27,41 @@ def test_every_asset_is_materialized_in_the_dagster_instance(signal_run):
         missing = [k for k in EVERY_ASSET if instance.get_latest_materialization_event(AssetKey(k)) is None]
         assert missing == []
         days = instance.get_materialized_partitions(AssetKey("scored_tweets"))
-        assert days == {"2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"}
+        assert days == {f"2026-11-0{d}" for d in range(1, 7)}
     finally:
         instance.dispose()
 
 
-def test_planted_signal_is_found_and_champion_is_registered(signal_run):
+def test_planted_signal_is_found_and_the_champion_beat_every_baseline(signal_run):
     data, report = signal_run
     assert report["champion_version"] is not None
-    champion_auc = max(report["auc_holdout"].values())
-    assert champion_auc >= 0.60, report
+    assert max(report["auc_holdout"].values()) >= 0.60, report
+    assert set(report["baselines"]) == {"sentiment_rule", "buy_and_hold", "one_feature_logistic"}
     client = MlflowClient(f"sqlite:///{data / 'mlflow' / 'mlflow.db'}")
     model = client.get_registered_model("sentitrade-signal")
     assert str(model.aliases["champion"]) == report["champion_version"]
     versions = client.search_model_versions("name='sentitrade-signal'")
-    assert sorted(v.tags["kind"] for v in versions) == ["lightgbm", "xgboost"]
+    assert sorted(v.tags["kind"] for v in versions) == sorted(KINDS)
+    evidence = {v.tags["kind"]: client.get_run(v.run_id).data.metrics for v in versions}
     champion = client.get_model_version("sentitrade-signal", report["champion_version"])
-    metrics = client.get_run(champion.run_id).data.metrics
-    assert metrics["holdout_auc"] >= 0.60
-    assert {"backtest_sharpe", "backtest_total_return", "backtest_max_drawdown"} <= metrics.keys()
-    artifacts = [a.path for a in client.list_artifacts(champion.run_id, "backtest")]
-    assert any(path.endswith(".png") for path in artifacts)
+    mine = evidence[champion.tags["kind"]]
+    # promotion read the validation folds, and the champion beat every baseline there
+    assert all(mine["validation_return"] > evidence[b]["validation_return"] for b in report["baselines"])
+    assert mine["validation_auc_mean"] >= 0.60 and mine["test_return"] == report["champion_test_return"]
+    assert champion.tags["verdict"] == "promotable" and champion.tags["test_span"] == model.tags["test_span"]
+    for tag in ("feature_set", "horizon_minutes", "train_start", "data_fingerprint", "git_commit", "scorer_version", "costs"):
+        assert champion.tags[tag], tag
+    artifacts = {a.path for folder in ("backtest", "evaluation") for a in client.list_artifacts(champion.run_id, folder)}
+    assert {"backtest/equity.png", "backtest/trades.csv", "backtest/cost_sensitivity.csv", "evaluation/calibration.png",
+            "evaluation/folds.csv", "evaluation/feature_importances.csv"} <= artifacts
 
 
 def test_nothing_is_found_without_a_signal(control_run):
     _, report = control_run
     for kind, auc in report["auc_holdout"].items():
         assert 0.45 <= auc <= 0.55, (kind, auc)
-    assert report["champion_version"] is None  # nothing clears the promotion floor, nothing trades
-    assert report["fills"] == 0
+    assert report["champion_version"] is None  # no learned version beats the baselines, nothing trades
+    assert report["fills"] == 0 and report["champion_test_return"] is None
 
 
 def _ledger(data) -> sa.Engine:

@@ -6,8 +6,8 @@ import logging
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from dagster import AssetExecutionContext, DagsterInstance, Definitions, asset, define_asset_job, serialize_value
 from rich.console import Console
@@ -66,8 +66,14 @@ def test_demo_report_and_ui_commands_hide_passwords(tmp_path):
     from sentitrade.settings import Settings
 
     settings = Settings(data_dir=tmp_path, ledger_url=f"postgresql+psycopg://u:{PASSWORD}@db/ledger", mlflow_tracking_uri=f"http://u:{PASSWORD}@mlflow:5000")
-    backtest = {"metrics": {"total_return": 0.1, "sharpe": 1.0, "max_drawdown": 0.05, "n_fills": 3}, "candidate": SimpleNamespace(version="1")}
-    values = {f"{k}_{part}": v for k in ("xgboost", "lightgbm") for part, v in (("backtest", backtest), ("model", {"holdout": {"auc": 0.6}}))}
+    test = {"total_return": 0.1, "sharpe_daily": None, "sharpe_note": "too short: 2 days < 30", "max_drawdown": 0.05,
+            "n_trades": 3, "hit_rate": 0.5}
+    model = {"validation_auc_mean": 0.6, "validation_auc_std": 0.01, "test_auc": 0.6}
+    costs = pd.DataFrame({"scale": [0.0, 1.0, 2.0], "total_return": [0.2, 0.1, 0.0]})
+    values = {f"{kind}_backtest": {"kind": kind, "version": str(i), "baseline": kind != "xgboost", "model": model, "test": test,
+                                   "metrics": {"validation_return": 0.1}, "cost_sensitivity": costs}
+              for i, kind in enumerate(("xgboost", "buy_and_hold"), start=1)}
+    values["promotion"] = {"reasons": {"1": "promotable", "2": "baseline"}}
     console = Console(record=True, width=200)
     print_report(console, settings, values, {"champion_version": "1", "paper_pnl": 1.0, "fills": 3, "equity_png": None})
     text = console.export_text()
