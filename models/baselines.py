@@ -15,6 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from models.labels import NO_TRADE
+
 SENTIMENT = "sent_mean_1h"
 TWEETS = "n_tweets_1h"
 BASELINE_KINDS = ("sentiment_rule", "buy_and_hold", "one_feature_logistic")
@@ -43,14 +45,14 @@ class SentimentRule:
         self.threshold = float("nan")
 
     def fit(self, train: pd.DataFrame, validation: pd.DataFrame | None = None) -> SentimentRule:
-        sentiment, labels = _sentiment(train), train["label"].to_numpy(dtype="int64")
+        sentiment, labels = _sentiment(train), train["label"].to_numpy(dtype="float64")
         eligible = (train[TWEETS].fillna(0).to_numpy() >= self.min_tweets) & ~np.isnan(sentiment)
         if not eligible.any():
             raise ValueError(f"no training row has {self.min_tweets}+ tweets and a sentiment: the rule cannot be fit")
         strength, s, y = np.abs(sentiment[eligible]), sentiment[eligible], labels[eligible]
 
         def net_right(threshold: float) -> int:
-            beyond = strength > threshold
+            beyond = (strength > threshold) & (y != NO_TRADE)  # a no-trade row is neither right nor wrong
             right = (s[beyond] > 0) == (y[beyond] == 1)
             return int(right.sum() - (~right).sum())
 
@@ -98,15 +100,21 @@ class OneFeatureLogistic:
         self.model = make_pipeline(StandardScaler(), LogisticRegression(C=regularization))
 
     def fit(self, train: pd.DataFrame, validation: pd.DataFrame | None = None) -> OneFeatureLogistic:
-        known = train[SENTIMENT].notna()
-        self.model.fit(train.loc[known, [SENTIMENT]].astype("float64"), train.loc[known, "label"].astype(int))
+        """A no-trade row (label 0.5) enters once as up and once as down at half weight: the same soft target
+        the trees fit, in the form a logistic regression takes."""
+        rows = train.loc[train[SENTIMENT].notna(), [SENTIMENT, "label"]]
+        y = rows["label"].to_numpy(dtype="float64")
+        x = np.r_[rows[SENTIMENT].to_numpy(dtype="float64"), rows[SENTIMENT].to_numpy(dtype="float64")]
+        targets, weights = np.r_[np.ones(len(y)), np.zeros(len(y))], np.r_[y, 1 - y]
+        keep = weights > 0
+        self.model.fit(x[keep, None], targets[keep], logisticregression__sample_weight=weights[keep])
         return self
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         p_up = np.full(len(frame), 0.5)
         known = frame[SENTIMENT].notna().to_numpy()
         if known.any():
-            p_up[known] = self.model.predict_proba(frame.loc[known, [SENTIMENT]].astype("float64"))[:, 1]
+            p_up[known] = self.model.predict_proba(frame.loc[known, [SENTIMENT]].to_numpy(dtype="float64"))[:, 1]
         return p_up
 
     def params(self) -> dict:

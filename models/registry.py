@@ -28,13 +28,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 import sklearn
-from lightgbm import LGBMClassifier
+from lightgbm import LGBMModel
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
-from xgboost import XGBClassifier
+from xgboost import XGBModel
 
 from models.baselines import BASELINE_KINDS, ProbabilityModel
 from models.features import FEATURE_COLUMNS
@@ -173,10 +173,10 @@ def register_version(
     return ModelVersionRef(name=model_name, version=str(version.version), run_id=run.info.run_id, kind=estimator.kind)
 
 
-def _native_tree(estimator: Estimator) -> XGBClassifier | LGBMClassifier | None:
+def _native_tree(estimator: Estimator) -> XGBModel | LGBMModel | None:
     """The fitted classifier behind boosted trees (`BoostedTrees.model`); None for any other estimator."""
     model = getattr(estimator, "model", None)
-    return model if isinstance(model, (XGBClassifier, LGBMClassifier)) else None
+    return model if isinstance(model, (XGBModel, LGBMModel)) else None
 
 
 def _log_model(estimator: Estimator, **kwargs) -> mlflow.models.model.ModelInfo:
@@ -189,10 +189,10 @@ def _log_model(estimator: Estimator, **kwargs) -> mlflow.models.model.ModelInfo:
     """
     sklearn_pin = f"scikit-learn=={sklearn.__version__}"
     tree = _native_tree(estimator)
-    if isinstance(tree, XGBClassifier):
+    if isinstance(tree, XGBModel):
         requirements = [*mlflow.xgboost.get_default_pip_requirements(), sklearn_pin]
         return mlflow.xgboost.log_model(tree, pip_requirements=requirements, **kwargs)
-    if isinstance(tree, LGBMClassifier):
+    if isinstance(tree, LGBMModel):
         requirements = [*mlflow.lightgbm.get_default_pip_requirements(include_skops=True), sklearn_pin]
         return mlflow.lightgbm.log_model(tree, serialization_format="skops", pip_requirements=requirements, **kwargs)
     requirements = [f"mlflow=={mlflow.__version__}", sklearn_pin, f"pandas=={pd.__version__}", f"numpy=={np.__version__}"]
@@ -347,7 +347,7 @@ def _probability(model: mlflow.pyfunc.PyFuncModel, columns: tuple[str, ...]) -> 
         booster = model.get_raw_model().get_booster()
         best = booster.attr("best_iteration")
         score = functools.partial(booster.inplace_predict, iteration_range=(0, int(best) + 1 if best is not None else 0))
-    elif "lightgbm" in flavors:  # a binary objective predicts the probability (up to the best iteration, if any)
+    elif "lightgbm" in flavors:  # cross_entropy predicts the probability (up to the best iteration, if any)
         score = functools.partial(model.get_raw_model().booster_.predict, num_threads=1)
     else:
         return lambda frame: model.predict(frame[list(columns)].astype("float64"))["p_up"].to_numpy(dtype="float64")

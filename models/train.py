@@ -23,10 +23,11 @@ import lightgbm
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
-from xgboost import XGBClassifier
+from sklearn.metrics import roc_auc_score
+from xgboost import XGBModel, XGBRegressor
 
 from models.features import FEATURE_COLUMNS
+from models.labels import NO_TRADE
 from sentitrade.settings import ResearchSettings
 
 MODEL_KINDS = ("xgboost", "lightgbm")
@@ -78,13 +79,13 @@ def _in_time_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _targets(frame: pd.DataFrame) -> np.ndarray:
-    """The 0/1 labels; no-trade rows (NaN) must have been dropped by `models.labels.labelled` first."""
+    """The labels as floats: 1 (YES pays), 0 (NO pays) or 0.5 (no trade), from `models.labels.labelled`."""
     if "label" not in frame:
         raise ValueError("rows have no `label`: label them with models.labels.labelled first")
     y = frame["label"].to_numpy(dtype="float64")
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("labels must be 0/1: drop the no-trade rows with models.labels.labelled first")
-    return y.astype(int)
+    if not np.isin(y, (0.0, NO_TRADE, 1.0)).all():
+        raise ValueError("labels must be 0, 0.5 or 1: label the rows with models.labels.labelled first")
+    return y
 
 
 def split_test(
@@ -162,8 +163,8 @@ def walk_forward_folds(development: pd.DataFrame, n_folds: int, validation_days:
 class Estimator(Protocol):
     """What every model, learned or baseline, implements.
 
-    `train`/`validation` are training_set rows with a 0/1 `label`: the caller drops the no-trade rows with
-    `models.labels.labelled`. `predict_proba` takes any rows with the FEATURE_COLUMNS (market and ts may be there).
+    `train`/`validation` are training_set rows with a `label` from `models.labels.labelled`: 1, 0, or 0.5 for
+    no trade. `predict_proba` takes any rows with the FEATURE_COLUMNS (market and ts may be there).
     """
 
     kind: str
@@ -189,10 +190,11 @@ def _library_params(kind: str, hyper: dict, early_stopping_rounds: int) -> dict:
     if kind == "xgboost":
         # The same tree shape for both kinds (a full tree of max_depth); a leaf's hessian sum in xgboost is
         # rows x p(1-p), about rows / 4 near even odds.
+        # binary:logistic and cross_entropy fit soft targets: the no-trade rows' 0.5 (see models/labels.py).
         return {**common, "min_child_weight": hyper["min_leaf_rows"] / 4, "objective": "binary:logistic",
                 "eval_metric": "logloss", "tree_method": "hist", "early_stopping_rounds": early_stopping_rounds}
     return {**common, "num_leaves": 2 ** hyper["max_depth"], "min_child_samples": hyper["min_leaf_rows"],
-            "subsample_freq": 1, "objective": "binary", "deterministic": True,
+            "subsample_freq": 1, "objective": "cross_entropy", "deterministic": True,
             "force_row_wise": True,  # LightGBM's advice with deterministic=True: no run-time layout choice
             "verbose": -1}
 
@@ -216,7 +218,7 @@ class BoostedTrees:
         self.hyper = {**DEFAULT_PARAMS, **overrides}
         self.early_stopping_rounds = early_stopping_rounds or research.early_stopping_rounds
         self.embargo = embargo if embargo is not None else timedelta(minutes=research.embargo_minutes)
-        self.model = None  # the fitted XGBClassifier / LGBMClassifier, for logging
+        self.model = None  # the fitted XGBRegressor / LGBMRegressor on a probability objective, for logging
         self.best_iteration: int | None = None  # trees kept (1-based), set by fit
         self._fit_info: dict = {}
 
@@ -232,14 +234,14 @@ class BoostedTrees:
             raise ValueError("the training rows before early stopping hold a single label class: nothing to learn")
         params = _library_params(self.kind, self.hyper, self.early_stopping_rounds)
         if self.kind == "xgboost":
-            self.model = XGBClassifier(**params).fit(
+            self.model = XGBRegressor(**params).fit(
                 features(fitting), y_fit, eval_set=[(features(stopping), y_stop)], verbose=False
             )
             self.best_iteration = int(self.model.best_iteration) + 1
         else:
             stop = lightgbm.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)
-            self.model = lightgbm.LGBMClassifier(**params).fit(
-                features(fitting), y_fit, eval_X=features(stopping), eval_y=y_stop, eval_metric="binary_logloss",
+            self.model = lightgbm.LGBMRegressor(**params).fit(
+                features(fitting), y_fit, eval_set=[(features(stopping), y_stop)], eval_metric="cross_entropy",
                 callbacks=[stop],
             )
             self.best_iteration = int(self.model.best_iteration_)
@@ -250,7 +252,7 @@ class BoostedTrees:
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         if self.model is None:
             raise RuntimeError("fit the estimator before predicting")
-        return self.model.predict_proba(features(frame))[:, 1].astype("float64")  # up to best_iteration
+        return self.model.predict(features(frame)).astype("float64")  # a probability, up to best_iteration
 
     def params(self) -> dict:
         return {"kind": self.kind, **self.hyper, "max_rounds": MAX_ROUNDS,
@@ -260,21 +262,27 @@ class BoostedTrees:
 
 
 def evaluate(estimator: Estimator, frame: pd.DataFrame) -> dict:
-    """Ranking (AUC), calibration (log loss, Brier) and 0.5-threshold accuracy of P(up) on labelled `frame`.
+    """Ranking (AUC) and calibration (log loss, Brier) of P(up) on labelled `frame`.
 
-    `base_rate` is reported alongside because accuracy only means something next to it.
+    AUC and accuracy read the rows where a trade pays (label 0 or 1): does P(up) put the YES winners above
+    the NO winners. Log loss and Brier read every row against its soft target (0.5 for no trade), the loss
+    the models fit. `base_rate` (the YES share of paying rows) and `trade_share` are reported alongside,
+    since accuracy only means something next to them.
     """
     y = _targets(frame)
-    if len(np.unique(y)) < 2:
-        raise ValueError(f"the {len(y)} rows scored hold a single label class, so AUC is undefined")
+    paying = y != NO_TRADE
+    if len(np.unique(y[paying])) < 2:
+        raise ValueError(f"the {int(paying.sum())} paying rows scored hold a single label class, so AUC is undefined")
     p = estimator.predict_proba(frame)
+    clipped = np.clip(p, 1e-15, 1 - 1e-15)
     return {
-        "auc": float(roc_auc_score(y, p)),
-        "logloss": float(log_loss(y, p, labels=[0, 1])),
-        "brier": float(brier_score_loss(y, p)),
-        "accuracy": float(accuracy_score(y, (p >= 0.5).astype(int))),
+        "auc": float(roc_auc_score(y[paying], p[paying])),
+        "logloss": float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))),
+        "brier": float(np.mean((p - y) ** 2)),
+        "accuracy": float(np.mean((p[paying] >= 0.5) == (y[paying] == 1))),
         "n_rows": int(len(y)),
-        "base_rate": float(np.mean(y)),
+        "trade_share": float(paying.mean()),
+        "base_rate": float(np.mean(y[paying])),
     }
 
 
@@ -352,11 +360,11 @@ def search_params(
 def feature_importances(estimator: Estimator) -> pd.DataFrame:
     """(feature, importance) by total gain, largest first, for boosted trees; empty for other estimators."""
     model = getattr(estimator, "model", None)
-    if isinstance(model, XGBClassifier):
+    if isinstance(model, XGBModel):
         kept = model.get_booster()[: model.best_iteration + 1]  # the trees predictions use, not those after the best
         gain = kept.get_score(importance_type="total_gain")
         values = [gain.get(name, 0.0) for name in FEATURE_COLUMNS]
-    elif isinstance(model, lightgbm.LGBMClassifier):
+    elif isinstance(model, lightgbm.LGBMModel):
         values = model.booster_.feature_importance(importance_type="gain").tolist()
     else:
         return pd.DataFrame({"feature": pd.Series(dtype=str), "importance": pd.Series(dtype="float64")})

@@ -166,9 +166,9 @@ def print_report(console: Console, settings: Settings, values: dict, report: dic
     """Every version side by side: what decided (validation folds) apart from what is only reported (test span)."""
     backtests = _backtests(values)
     table = Table(title="sentitrade demo: learned models against the baselines (synthetic replay data)",
-                  caption="validation: out-of-fold walk-forward folds, what promotion decides on · test: the untouched "
-                          "trailing days, reported only")
-    columns = ("version", "val AUC ± folds", "val return", "test AUC", "test return", "trades", "hit rate", "max DD", "verdict")
+                  caption="val: the walk-forward validation folds, out of fold (promotion decides on these) · "
+                          "test: the untouched trailing days (reported only) · sd: spread over the folds")
+    columns = ("version", "val AUC ± sd", "val ret", "test AUC", "test ret", "trades", "hit", "max DD", "verdict")
     for column in columns:
         table.add_column(column, justify="left" if column in ("version", "verdict") else "right", no_wrap=True)
     reasons = values["promotion"]["reasons"]

@@ -106,7 +106,8 @@ def test_cross_validation_reports_each_fold_and_the_spread(signal_dev):
     assert {"auc", "logloss", "brier", "accuracy", "n_rows", "base_rate", "best_iteration"} <= set(cv.metrics)
     for (_, row), fold in zip(cv.metrics.iterrows(), folds):
         validation = fold.validation(development)
-        assert row["n_rows"] == len(validation) and row["base_rate"] == pytest.approx(validation["label"].mean())
+        paying = validation.loc[validation["label"] != 0.5, "label"]
+        assert row["n_rows"] == len(validation) and row["base_rate"] == pytest.approx(paying.mean())
     assert cv.summary["auc_mean"] == pytest.approx(cv.metrics["auc"].mean())
     assert cv.summary["auc_std"] == pytest.approx(cv.metrics["auc"].std(ddof=0)) and cv.summary["auc_std"] > 0
     assert len(cv.estimators) == len(folds) and len({id(e) for e in cv.estimators}) == len(folds)
@@ -148,7 +149,8 @@ def test_the_search_chooses_by_validation_folds_only():
     reversed_test = frame.assign(fwd_move=frame["fwd_move"].where(~in_test, -frame["fwd_move"]))
     dev_again, folds_again, test_again = develop(reversed_test, research)
     again = search_params("xgboost", dev_again, folds_again, research)
-    assert (test_again["label"].to_numpy() != test["label"].to_numpy()).all()
+    paying = test["label"].to_numpy() != 0.5
+    assert (test_again["label"].to_numpy()[paying] != test["label"].to_numpy()[paying]).all()
     assert again.params == chosen.params
     pd.testing.assert_frame_equal(again.scores, chosen.scores)
 
@@ -166,19 +168,21 @@ def test_search_off_uses_the_defaults(signal_dev):
     assert off.params == trees("lightgbm").hyper and len(off.scores) == 1
 
 
-def test_evaluate_scores_labelled_rows_and_refuses_no_trade_rows(signal_dev):
+def test_evaluate_ranks_paying_rows_and_scores_every_row_against_its_soft_target(signal_dev):
     development, _, test = signal_dev
     model = trees("xgboost").fit(development)
     metrics = evaluate(model, test)
     p = model.predict_proba(test)
     assert p.dtype == np.float64 and p.shape == (len(test),)
-    assert metrics["n_rows"] == len(test) and metrics["base_rate"] == pytest.approx(test["label"].mean())
+    paying = test["label"] != 0.5
+    assert metrics["n_rows"] == len(test) and metrics["base_rate"] == pytest.approx(test.loc[paying, "label"].mean())
+    assert metrics["trade_share"] == pytest.approx(paying.mean()) and 0 < metrics["trade_share"] < 1
     assert metrics["brier"] == pytest.approx(np.mean((p - test["label"]) ** 2))
     assert 0 < metrics["logloss"] < np.log(2) and metrics["accuracy"] > 0.7
     with pytest.raises(ValueError, match="labels.labelled"):
         evaluate(model, test.assign(label=np.where(test.index % 2, 1.0, np.nan)))
     with pytest.raises(ValueError, match="single label class"):
-        evaluate(model, test[test["label"] == 1])
+        evaluate(model, test[test["label"] != 0])
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
