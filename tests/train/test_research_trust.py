@@ -182,8 +182,9 @@ def test_a_forced_promotion_on_the_control_earns_nothing_beyond_the_zero_cost_ru
 
     Bound tested: its profit at costs x1, max(return, 0), is at most its profit at costs x0, and at most
     +1% (BOUND). Costs only take from a trade, so any profit at real costs must already show without them;
-    the return itself may come out a little above the x0 return when both lose, because the engine sizes
-    stakes on the price it pays, so costly fills put less at risk on a losing run: a smaller loss, not a
+    the return itself may come out a little above the x0 return when both lose, because costs make the
+    engine skip or shrink entries whose expected edge no longer clears them (control seed 7: at x1 the
+    fee market's losing YES trades are never entered, -1.32% against -1.52% at x0): a smaller loss, not a
     profit. On prices with no structure the return before costs is zero in expectation, and +1% of the
     bankroll over the 2-day test span, against the +29% the planted-signal champions (seeds 7, 11) earn there,
     is what luck may leave; a learned version earning more on noise would mean the backtest invents profit.
