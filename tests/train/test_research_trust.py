@@ -195,5 +195,6 @@ def test_a_forced_promotion_on_the_control_earns_nothing_beyond_the_zero_cost_ru
     forced = max(learned, key=lambda v: (v.candidate.metric(metric), int(v.candidate.version)))
     at_cost, free = forced.test_return_at(1.0), forced.test_return_at(0.0)
     assert at_cost == pytest.approx(forced.candidate.test_return, abs=1e-12)  # the table's x1 run is the test backtest
-    assert max(at_cost, 0.0) <= max(free, 0.0), f"{forced.candidate.kind}: x1 {at_cost:+.4f}, x0 {free:+.4f}{found.table()}"
+    assert max(at_cost, 0.0) <= max(free, 0.0), (
+        f"{forced.candidate.kind}: x1 {at_cost:+.4f}, x0 {free:+.4f}{found.table()}")
     assert at_cost <= BOUND, f"{forced.candidate.kind} earns {at_cost:+.4f} on noise{found.table()}"
