@@ -77,8 +77,9 @@ def choose(candidates: list[Candidate], metric: str, min_auc: float,
     walk-forward backtest across the validation folds: what the strategy would have earned on days the
     model never trained on, through the same engine, costs and risk rules as the trader. AUC only gates
     (mean validation AUC >= `min_auc`): ranking better than chance is necessary, not what pays. A
-    learned version qualifies only if it also beats every baseline strictly on the metric; the best
-    qualifier wins, ties to the newer version. Baselines set the bar and are never promoted here. The
+    learned version qualifies only if it also beats every baseline strictly on the metric, and not
+    trading at all: a metric at or below 0 is refused however the baselines did (on noise the least bad
+    of several losers must not trade). The best qualifier wins, ties to the newer version. Baselines set the bar and are never promoted here. The
     test span never decides, but versions (baselines included) without a backtest on the current
     `test_span` are left out, and no learned version qualifies when no baseline was evaluated on it.
     """
@@ -107,6 +108,8 @@ def choose(candidates: list[Candidate], metric: str, min_auc: float,
             reasons[c.version] = f"rejected: no {metric} recorded (no validation backtest, or too few days or trades for it)"
         elif bar is None:
             reasons[c.version] = f"rejected: no baseline with a {metric} to beat: register and backtest the baselines first"
+        elif not value > 0:
+            reasons[c.version] = f"rejected: {metric} {value:.4g} is not above 0, what not trading earns"
         elif not value > bar.metric(metric):
             reasons[c.version] = (f"rejected: {metric} {value:.4g} does not beat baseline {bar.kind} "
                                   f"v{bar.version} ({bar.metric(metric):.4g})")

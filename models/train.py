@@ -200,14 +200,15 @@ def _library_params(kind: str, hyper: dict, early_stopping_rounds: int) -> dict:
 
 
 class BoostedTrees:
-    """Gradient-boosted trees (xgboost or lightgbm) that stop on the latest share of their own training rows.
+    """Gradient-boosted trees (xgboost or lightgbm) that stop on the latest share of their own training rows,
+    or, given `rounds`, grow exactly that many trees on all of them (the final refit, sized by the folds).
 
     `validation` is accepted for the protocol and ignored: the block that scores a fold never shapes its model.
     Unset `early_stopping_rounds`/`embargo` come from `ResearchSettings`.
     """
 
     def __init__(self, kind: str = "xgboost", *, early_stopping_rounds: int | None = None,
-                 embargo: timedelta | None = None, **overrides) -> None:
+                 embargo: timedelta | None = None, rounds: int | None = None, **overrides) -> None:
         if kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {kind!r}; expected one of {MODEL_KINDS}")
         unknown = set(overrides) - set(DEFAULT_PARAMS)
@@ -218,6 +219,7 @@ class BoostedTrees:
         self.hyper = {**DEFAULT_PARAMS, **overrides}
         self.early_stopping_rounds = early_stopping_rounds or research.early_stopping_rounds
         self.embargo = embargo if embargo is not None else timedelta(minutes=research.embargo_minutes)
+        self.rounds = rounds
         self.model = None  # the fitted XGBRegressor / LGBMRegressor on a probability objective, for logging
         self.best_iteration: int | None = None  # trees kept (1-based), set by fit
         self._fit_info: dict = {}
@@ -226,6 +228,8 @@ class BoostedTrees:
         ordered = _in_time_order(train)
         if len(ordered) < 10:
             raise ValueError(f"{len(ordered)} training rows are too few to fit and early-stop on")
+        if self.rounds is not None:
+            return self._fit_rounds(ordered)
         stop_start = ordered["ts"].iloc[int(len(ordered) * (1 - EARLY_STOPPING_SHARE))]
         stopping = ordered[ordered["ts"] >= stop_start]
         fitting = ordered[_known_before(ordered, stop_start, self.embargo)]
@@ -241,12 +245,22 @@ class BoostedTrees:
         else:
             stop = lightgbm.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)
             self.model = lightgbm.LGBMRegressor(**params).fit(
-                features(fitting), y_fit, eval_set=[(features(stopping), y_stop)], eval_metric="cross_entropy",
+                features(fitting), y_fit, eval_X=features(stopping), eval_y=y_stop, eval_metric="cross_entropy",
                 callbacks=[stop],
             )
             self.best_iteration = int(self.model.best_iteration_)
         self._fit_info = {"n_fit_rows": len(fitting), "n_stopping_rows": len(stopping),
                           "stopping_start": stop_start.isoformat()}
+        return self
+
+    def _fit_rounds(self, ordered: pd.DataFrame) -> BoostedTrees:
+        """Exactly `rounds` trees on every row: no tail held back, since the folds already chose how many."""
+        params = {**_library_params(self.kind, self.hyper, self.early_stopping_rounds), "n_estimators": self.rounds}
+        params.pop("early_stopping_rounds", None)
+        regressor = XGBRegressor if self.kind == "xgboost" else lightgbm.LGBMRegressor
+        self.model = regressor(**params).fit(features(ordered), _targets(ordered))
+        self.best_iteration = self.rounds
+        self._fit_info = {"n_fit_rows": len(ordered), "n_stopping_rows": 0}
         return self
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -255,7 +269,7 @@ class BoostedTrees:
         return self.model.predict(features(frame)).astype("float64")  # a probability, up to best_iteration
 
     def params(self) -> dict:
-        return {"kind": self.kind, **self.hyper, "max_rounds": MAX_ROUNDS,
+        return {"kind": self.kind, **self.hyper, "max_rounds": self.rounds or MAX_ROUNDS,
                 "early_stopping_rounds": self.early_stopping_rounds,
                 "embargo_minutes": self.embargo / timedelta(minutes=1),
                 "best_iteration": self.best_iteration, **self._fit_info}

@@ -6,6 +6,7 @@ import json
 
 import duckdb
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 from dagster import AssetKey, DagsterInstance
 from mlflow import MlflowClient
@@ -47,7 +48,7 @@ def test_planted_signal_is_found_and_the_champion_beat_every_baseline(signal_run
     mine = evidence[champion.tags["kind"]]
     # promotion read the validation folds, and the champion beat every baseline there
     assert all(mine["validation_return"] > evidence[b]["validation_return"] for b in report["baselines"])
-    assert mine["validation_auc_mean"] >= 0.60 and mine["test_return"] == report["champion_test_return"]
+    assert mine["validation_auc_mean"] >= 0.60 and mine["test_return"] == pytest.approx(report["champion_test_return"], abs=1e-6)
     assert champion.tags["verdict"] == "promotable" and champion.tags["test_span"] == model.tags["test_span"]
     for tag in ("feature_set", "horizon_minutes", "train_start", "data_fingerprint", "git_commit", "scorer_version", "costs"):
         assert champion.tags[tag], tag
@@ -58,8 +59,8 @@ def test_planted_signal_is_found_and_the_champion_beat_every_baseline(signal_run
 
 def test_nothing_is_found_without_a_signal(control_run):
     _, report = control_run
-    for kind, auc in report["auc_holdout"].items():
-        assert 0.45 <= auc <= 0.55, (kind, auc)
+    for kind, auc in report["auc_holdout"].items():  # 2 days of overlapping 60-minute labels: a few hundred independent rows
+        assert 0.40 <= auc <= 0.60, (kind, auc)
     assert report["champion_version"] is None  # no learned version beats the baselines, nothing trades
     assert report["fills"] == 0 and report["champion_test_return"] is None
 

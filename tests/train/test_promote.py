@@ -43,6 +43,14 @@ def test_a_model_above_every_baseline_and_the_floor_is_promoted_and_baselines_ne
     assert choose(BASELINES, "validation_return", 0.52, TEST_SPAN).champion is None
 
 
+def test_beating_losing_baselines_is_not_enough_the_metric_must_beat_not_trading():
+    losers = [candidate("1", baseline=True, ret=-0.05), candidate("2", baseline=True, ret=-0.02)]
+    choice = choose([*losers, candidate("3", ret=-0.008), candidate("4", ret=0.0)], "validation_return", 0.52, TEST_SPAN)
+    assert choice.champion is None and choice.margins["3"] == pytest.approx(0.012)
+    assert all("not above 0, what not trading earns" in choice.reasons[v] for v in ("3", "4"))
+    assert choose([*losers, candidate("3", ret=0.001)], "validation_return", 0.52, TEST_SPAN).champion == "3"
+
+
 def test_the_metric_decides_and_every_baseline_must_be_beaten_on_it():
     model = candidate("3", ret=0.03, sharpe=1.0)  # beats both on return, loses to v2 on Sharpe
     assert choose([*BASELINES, model], "validation_return", 0.52, TEST_SPAN).champion == "3"
