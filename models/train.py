@@ -375,7 +375,7 @@ def feature_importances(estimator: Estimator) -> pd.DataFrame:
     """(feature, importance) by total gain, largest first, for boosted trees; empty for other estimators."""
     model = getattr(estimator, "model", None)
     if isinstance(model, XGBModel):
-        kept = model.get_booster()[: model.best_iteration + 1]  # the trees predictions use, not those after the best
+        kept = model.get_booster()[: estimator.best_iteration]  # the trees predictions use, not those after the best
         gain = kept.get_score(importance_type="total_gain")
         values = [gain.get(name, 0.0) for name in FEATURE_COLUMNS]
     elif isinstance(model, lightgbm.LGBMModel):

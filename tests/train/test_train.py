@@ -186,9 +186,20 @@ def test_evaluate_ranks_paying_rows_and_scores_every_row_against_its_soft_target
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_feature_importances_put_the_planted_feature_first(signal_dev, kind):
+def test_a_refit_of_given_rounds_grows_exactly_that_many_trees_on_every_row(signal_dev, kind):
     development, _, _ = signal_dev
-    importances = feature_importances(trees(kind).fit(development))
+    refit = trees(kind, rounds=17).fit(development)
+    assert refit.best_iteration == 17 and refit.params()["n_fit_rows"] == len(development)
+    booster = refit.model.get_booster() if kind == "xgboost" else refit.model.booster_
+    assert (booster.num_boosted_rounds() if kind == "xgboost" else booster.num_trees()) == 17
+    assert feature_importances(refit)["importance"].sum() > 0
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("rounds", [None, 40])
+def test_feature_importances_put_the_planted_feature_first(signal_dev, kind, rounds):
+    development, _, _ = signal_dev
+    importances = feature_importances(trees(kind, rounds=rounds).fit(development))
     assert list(importances.columns) == ["feature", "importance"]
     assert sorted(importances["feature"]) == sorted(FEATURE_COLUMNS)
     assert importances["feature"].iloc[0] == "sent_shift" and importances["importance"].is_monotonic_decreasing
