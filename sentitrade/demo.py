@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -181,6 +182,12 @@ def print_report(console: Console, settings: Settings, values: dict, report: dic
             f"{test['n_trades']}", hit, f"{test['max_drawdown']:.2%}",
             _verdict(bt, report["champion_version"], reasons.get(bt["version"], "")),
         )
+    model = next((v for k, v in values.items() if k.endswith("_model")), None)
+    if model is not None:
+        start, end = model["test_span"]
+        folds = ", ".join(f"{f:%m-%d}" for f in model["folds"]["validation_start"])
+        console.print(f"validation folds (a day each, trained on the days before, purged and embargoed): {folds}; "
+                      f"test span: {start:%Y-%m-%d} to {end - pd.Timedelta(microseconds=1):%Y-%m-%d}")
     console.print(table)
     for bt in backtests:
         if bt["version"] != report["champion_version"] and not bt["baseline"]:

@@ -78,7 +78,8 @@ def _model_asset(kind: str):
         context.log.info(f"{kind}: validation AUC {auc:.3f} ± {summary['validation_auc_std']:.3f} over {len(data.folds)} folds, "
                          f"registered {ref.name} v{ref.version}")
         yield Output(
-            {"ref": ref, "validation": validation, "metrics": metrics, "folds": trained.cv.metrics, "baseline": baseline},
+            {"ref": ref, "validation": validation, "metrics": metrics, "folds": trained.cv.metrics, "baseline": baseline,
+             "test_span": data.test_span},
             metadata={
                 "model_version": ref.version,
                 "run_id": ref.run_id,
