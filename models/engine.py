@@ -21,7 +21,7 @@ from models.risk import RiskManager
 from models.strategy import TOKEN_CODE, Signal, Token, evaluate
 from sentitrade.settings import CostSettings, Settings
 
-_DUST = 1e-9
+_DUST = rules.EPS
 SHARE_STEP = 0.01  # Polymarket sizes are in hundredths of a share: a smaller remainder cannot be sold
 Outcome = Literal["YES", "NO"]
 

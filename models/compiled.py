@@ -1,0 +1,457 @@
+"""The backtest compiled: `run_backtest`'s result, from one numba loop over the bars, for sweeps over
+thresholds, costs and seeds.
+
+The loop calls the functions of `models.rules`, compiled here from the very code the trader runs, so each
+rule still has one definition; the bookkeeping around them (positions in the order they opened, the next
+observed price after the latency, settlement, the end-of-backtest close) follows `TradingEngine`,
+`NextPriceExchange` and `run_backtest` step by step, and `tests/trading/test_compiled.py` holds the two
+to the same equity and fills. Only the cost model prices fills here: recorded order books need the
+Python engine. The trader never imports this module, so it pays no compile time.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import NamedTuple
+
+import numba
+import numpy as np
+import pandas as pd
+from numba.typed import List
+
+from models import rules
+from models.backtest import COLUMNS, _resolutions
+from models.engine import Fill, MarketInfo
+from models.performance import performance
+from sentitrade.settings import Settings
+
+
+def _compile_rules() -> dict:
+    """Every function of `models.rules` under njit, each calling the compiled versions of the others."""
+    namespace = dict(vars(rules))
+    for name, value in vars(rules).items():
+        if inspect.isfunction(value) and value.__module__ == rules.__name__:
+            same_code = types.FunctionType(value.__code__, namespace, name, value.__defaults__)
+            namespace[name] = numba.njit(cache=False)(same_code)
+    return namespace
+
+
+_R = _compile_rules()
+(signal, too_few_tweets, outside_price_band, target, stake, observe, drawdown, stale, exit_kind, token_mid,
+ market_fee, market_fee_per_share, round_trip_cost, model_level, model_depth, bid_mark, share_floor, inside_limit,
+ affordable_take) = (_R[name] for name in (
+    "signal", "too_few_tweets", "outside_price_band", "target", "stake", "observe", "drawdown", "stale", "exit_kind",
+    "token_mid", "market_fee", "market_fee_per_share", "round_trip_cost", "model_level", "model_depth", "bid_mark",
+    "share_floor", "inside_limit", "affordable_take"))
+
+YES, EPS, SHARE_STEP = rules.YES, rules.EPS, 0.01
+NEVER = np.iinfo(np.int64).max
+DAY_NS = 86_400 * 10**9
+PEAK, LAST, DAY_START, DAY, STOPPED, HALTED = range(6)  # the risk state's slots
+FILL = numba.types.Tuple([numba.types.int64] * 4 + [numba.types.float64] * 3)  # ts, market, token, buy; shares, price, fee
+
+
+class Markets(NamedTuple):
+    """Each market's terms (by market code) and every price observed in it, sorted, from p_start to p_end."""
+
+    tick: np.ndarray
+    min_size: np.ndarray
+    fees_on: np.ndarray
+    fee_rate: np.ndarray
+    fee_exp: np.ndarray
+    end_at: np.ndarray  # ns; NEVER: no end
+    closed_at: np.ndarray  # ns of the resolution; NEVER: none in the data
+    p_ts: np.ndarray
+    p_val: np.ndarray
+    p_start: np.ndarray
+    p_end: np.ndarray
+
+
+class Config(NamedTuple):
+    buy_above: float
+    sell_below: float
+    exit_at: float
+    min_tweets: int
+    min_price: float
+    max_price: float
+    kelly_fraction: float
+    expected_move: float
+    max_position_fraction: float
+    max_total_exposure: float
+    max_drawdown: float
+    drawdown_reduce_at: float
+    drawdown_reduce_factor: float
+    daily_loss_limit: float
+    stop_loss: float
+    take_profit: float
+    max_tweet_age_s: float
+    max_price_age_s: float
+    half_spread: float
+    slippage: float
+    depth: float  # shares per model level, already scaled
+    latency_ns: int
+    scale: float
+    starting_cash: float
+
+
+class State(NamedTuple):
+    """The engine's state: mids, resolutions, positions (token, shares, avg cost; `order` the markets held,
+    in the order they opened), cash and fees paid, the risk state."""
+
+    mids: np.ndarray
+    resolved: np.ndarray
+    token: np.ndarray
+    shares: np.ndarray
+    avg: np.ndarray
+    order: np.ndarray
+    n_held: np.ndarray
+    money: np.ndarray  # cash, fees paid
+    risk: np.ndarray
+
+
+@dataclass(frozen=True)
+class CompiledResult:
+    equity: pd.Series
+    fills: pd.DataFrame
+    metrics: dict[str, float]
+    starting_cash: float
+    exposure: pd.Series
+
+
+# The bookkeeping, as TradingEngine, Portfolio and the exchanges do it
+
+@numba.njit(cache=False)
+def _exposure(st: State, c: Config) -> float:
+    total = 0.0
+    for k in range(st.n_held[0]):
+        m = st.order[k]
+        total += st.shares[m] * bid_mark(token_mid(st.token[m], st.mids[m]), c.half_spread, c.scale)
+    return total
+
+
+@numba.njit(cache=False)
+def _observe(st: State, c: Config, ts: int, equity: float) -> bool:
+    r, day = st.risk, ts // DAY_NS
+    r[PEAK], r[DAY_START], stopped, halted = observe(day != r[DAY], equity, r[LAST], r[PEAK], r[DAY_START],
+                                                     r[STOPPED] != 0, r[HALTED] != 0, c.daily_loss_limit,
+                                                     c.max_drawdown)
+    r[STOPPED], r[HALTED], r[LAST], r[DAY] = 1.0 if stopped else 0.0, 1.0 if halted else 0.0, equity, day
+    return halted
+
+
+@numba.njit(cache=False)
+def _limit(mk: Markets, c: Config, m: int, mid: float, buy: bool, shares: float) -> float:
+    """The worst model price needed to fill `shares` of a token at `mid` (the last level if never); NaN: no quote."""
+    worst, left, level = math.nan, shares, 0
+    while True:
+        price = model_level(mid, buy, mk.tick[m], c.half_spread, c.slippage, c.scale, level)
+        if math.isnan(price):
+            return worst
+        worst, left, level = price, left - c.depth, level + 1
+        if left <= EPS:
+            return worst
+
+
+@numba.njit(cache=False)
+def _walk(mk: Markets, c: Config, m: int, mid: float, buy: bool, shares: float, limit: float):
+    """`models.costs.walk` over the model levels: (shares, average price, fee); 0 shares: no fill."""
+    left, taken, notional, fees, level = shares, 0.0, 0.0, 0.0, 0
+    while True:
+        price = model_level(mid, buy, mk.tick[m], c.half_spread, c.slippage, c.scale, level)
+        if math.isnan(price) or left < 0.01 - EPS or not inside_limit(price, limit, buy):
+            break
+        take = share_floor(min(left, c.depth))
+        taken, notional, left = taken + take, notional + take * price, left - take
+        fees += market_fee(take, price, mk.fees_on[m], mk.fee_rate[m], mk.fee_exp[m], c.scale)
+        level += 1
+    if taken < 0.01 - EPS:
+        return 0.0, math.nan, 0.0
+    taken = round(taken, 2)
+    return taken, notional / taken, round(fees, 5)
+
+
+@numba.njit(cache=False)
+def _affordable(mk: Markets, c: Config, m: int, mid: float, amount: float, cash: float):
+    """`models.costs.affordable` over the model's asks: (shares, worst price; NaN when none)."""
+    shares, spent, paid, worst, level = 0.0, 0.0, 0.0, math.nan, 0
+    while True:
+        price = model_level(mid, True, mk.tick[m], c.half_spread, c.slippage, c.scale, level)
+        if math.isnan(price):
+            break
+        fee = c.scale * market_fee_per_share(price, mk.fees_on[m], mk.fee_rate[m], mk.fee_exp[m])
+        take = affordable_take(c.depth, amount, spent, price, cash, paid, fee)
+        if take <= 0:
+            break
+        shares, spent, worst = shares + take, spent + take * price, price
+        paid += take * (price + fee)
+        if take < c.depth:
+            break
+        level += 1
+    return round(shares, 2), worst
+
+
+@numba.njit(cache=False)
+def _apply(st: State, fills, ts: int, m: int, tok: int, buy: bool, shares: float, price: float, fee: float,
+           unsellable: float) -> None:
+    """`Portfolio.apply`, and the fill recorded."""
+    if buy:
+        old = st.shares[m] if st.token[m] else 0.0
+        cost = old * (st.avg[m] if st.token[m] else 0.0) + shares * price
+        if not st.token[m]:
+            st.order[st.n_held[0]] = m
+            st.n_held[0] += 1
+        st.token[m], st.shares[m], st.avg[m] = tok, old + shares, cost / (old + shares)
+        st.money[0] -= shares * price + fee
+    else:
+        st.shares[m] -= shares
+        if st.shares[m] < unsellable - EPS:
+            st.token[m] = 0
+            k = 0
+            while st.order[k] != m:
+                k += 1
+            st.order[k:st.n_held[0] - 1] = st.order[k + 1:st.n_held[0]].copy()
+            st.n_held[0] -= 1
+        st.money[0] += shares * price - fee
+    st.money[1] += fee
+    fills.append((ts, m, tok, 1 if buy else 0, shares, price, fee))
+
+
+@numba.njit(cache=False)
+def _send(mk: Markets, c: Config, st: State, fills, ts: int, m: int, tok: int, buy: bool, shares: float,
+          limit: float, now_only: bool) -> None:
+    """`TradingEngine._send` through `NextPriceExchange` (or, `now_only`, the paper exchange at the mid)."""
+    if shares < mk.min_size[m] or st.resolved[m] or ts >= mk.end_at[m]:
+        return
+    mid_yes, at = st.mids[m], ts
+    if not now_only:
+        start, end = mk.p_start[m], mk.p_end[m]
+        i = start + np.searchsorted(mk.p_ts[start:end], ts + c.latency_ns)
+        if i == end or mk.p_ts[i] >= mk.closed_at[m]:
+            return
+        now = mk.p_val[i]
+        if buy:
+            planned, price, fee = _walk(mk, c, m, token_mid(tok, mid_yes), True, shares, limit)
+            if planned == 0:
+                return
+            spend = planned * price
+            shares = min(shares, _affordable(mk, c, m, token_mid(tok, now), spend, spend + fee)[0])
+        limit = _limit(mk, c, m, token_mid(tok, now), buy, shares)
+        if math.isnan(limit) or shares <= 0:
+            return
+        mid_yes, at = now, mk.p_ts[i]
+    taken, price, fee = _walk(mk, c, m, token_mid(tok, mid_yes), buy, shares, limit)
+    if taken > 0:
+        _apply(st, fills, at, m, tok, buy, taken, price, fee, mk.min_size[m])
+
+
+@numba.njit(cache=False)
+def _sell(mk: Markets, c: Config, st: State, fills, ts: int, m: int, now_only: bool) -> None:
+    """Sell the whole position limited at the worst bid its size needs; without any bid nothing is sent."""
+    tok, shares = st.token[m], st.shares[m]
+    limit = _limit(mk, c, m, token_mid(tok, st.mids[m]), False, shares)
+    if not math.isnan(limit):
+        _send(mk, c, st, fills, ts, m, tok, False, shares, limit, now_only)
+
+
+@numba.njit(cache=False)
+def _close_all(mk: Markets, c: Config, st: State, fills, ts: int, now_only: bool) -> None:
+    for m in st.order[:st.n_held[0]].copy():
+        _sell(mk, c, st, fills, ts, m, now_only)
+
+
+@numba.njit(cache=False)
+def _settle(st: State, fills, ts: int, m: int, outcome: int) -> None:
+    """The market resolved: what is held pays 1 a winning share and 0 a losing one, no fee."""
+    st.resolved[m] = True
+    if st.token[m]:
+        _apply(st, fills, ts, m, st.token[m], False, st.shares[m], 1.0 if st.token[m] == outcome else 0.0, 0.0,
+               SHARE_STEP)
+
+
+@numba.njit(cache=False)
+def _open(mk: Markets, c: Config, st: State, fills, ts: int, m: int, tok: int, p_up: float) -> None:
+    """`TradingEngine._size` then the BUY: the risk stake walking the asks, within cash and fees."""
+    mid = token_mid(tok, st.mids[m])
+    best = model_level(mid, True, mk.tick[m], c.half_spread, c.slippage, c.scale, 0)
+    if math.isnan(best):
+        return
+    fee = market_fee_per_share(best, mk.fees_on[m], mk.fee_rate[m], mk.fee_exp[m])
+    q = p_up if tok == YES else 1.0 - p_up
+    exposure = _exposure(st, c)
+    amount = stake(q, best, round_trip_cost(c.half_spread, c.slippage, fee, c.scale), st.money[0] + exposure,
+                   exposure, drawdown(st.risk[LAST], st.risk[PEAK]), c.kelly_fraction, c.expected_move,
+                   c.max_position_fraction, c.drawdown_reduce_at, c.drawdown_reduce_factor, c.max_drawdown,
+                   c.max_total_exposure)[0]
+    shares, limit = _affordable(mk, c, m, mid, amount, max(st.money[0], 0.0))
+    if shares > 0 and not math.isnan(limit):
+        _send(mk, c, st, fills, ts, m, tok, True, shares, limit, False)
+
+
+@numba.njit(cache=False)
+def _decide(mk: Markets, c: Config, st: State, fills, ts: int, m: int, p_up: float, n_tweets: int, mid: float,
+            tweet_age_s: float, price_age_s: float) -> None:
+    """`TradingEngine.on_decision`, without the reasons."""
+    st.mids[m] = mid
+    held = st.token[m]
+    wanted = signal(p_up, held, c.buy_above, c.sell_below, c.exit_at)
+    if st.resolved[m] or ts >= mk.end_at[m]:
+        return
+    if _observe(st, c, ts, st.money[0] + _exposure(st, c)):
+        _close_all(mk, c, st, fills, ts, False)
+        return
+    if held and exit_kind(st.avg[m], token_mid(held, mid), c.stop_loss, c.take_profit):
+        _sell(mk, c, st, fills, ts, m, False)
+        return
+    blocked = (too_few_tweets(n_tweets, c.min_tweets) or outside_price_band(mid, c.min_price, c.max_price)
+               or st.risk[STOPPED] != 0 or stale(tweet_age_s, c.max_tweet_age_s) or stale(price_age_s, c.max_price_age_s))
+    goal = target(wanted, held, blocked)
+    if held and held == goal:
+        return
+    if held:
+        _sell(mk, c, st, fills, ts, m, False)
+    if goal and not st.token[m]:
+        _open(mk, c, st, fills, ts, m, goal, p_up)
+
+
+@numba.njit(cache=False)
+def _run(mk: Markets, c: Config, st: State, fills, ts, market, p_up, n_tweets, mid, tweet_age_s, price_age_s,
+         due_market, due_at, due_outcome, settle_until: int):
+    """`run_backtest`'s loop: settle what resolved, decide every row of a timestamp, mark; then settle what
+    resolved after the last row and sell the rest at the bid. Returns equity and exposure per timestamp."""
+    n = len(ts)
+    equity, exposure = np.empty(n), np.empty(n)
+    marks, start = 0, 0
+    while start < n:
+        now, stop = ts[start], start
+        while stop < n and ts[stop] == now:
+            stop += 1
+        for d in range(len(due_market)):
+            if not st.resolved[due_market[d]] and due_at[d] <= now:
+                _settle(st, fills, now, due_market[d], due_outcome[d])
+        for i in range(start, stop):
+            _decide(mk, c, st, fills, now, market[i], p_up[i], n_tweets[i], mid[i], tweet_age_s[i], price_age_s[i])
+        exposure[marks] = _exposure(st, c)
+        equity[marks] = st.money[0] + exposure[marks]
+        _observe(st, c, now, equity[marks])
+        marks, start = marks + 1, stop
+    if marks:
+        for d in range(len(due_market)):
+            if not st.resolved[due_market[d]] and due_at[d] <= settle_until:
+                _settle(st, fills, due_at[d], due_market[d], due_outcome[d])
+        _close_all(mk, c, st, fills, ts[n - 1], True)
+        exposure[marks - 1] = _exposure(st, c)
+        equity[marks - 1] = st.money[0] + exposure[marks - 1]
+    return equity[:marks], exposure[:marks]
+
+
+# Inputs to arrays, arrays to the backtest's result
+
+def _ns(values) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC) of datetimes; NaT stays NaT's integer."""
+    return pd.DatetimeIndex(values).as_unit("ns").asi8
+
+
+def _age_s(rows: pd.DataFrame, column: str, ts_ns: np.ndarray) -> np.ndarray:
+    """Seconds since the row's newest tweet or price; NaN where unknown (not checked)."""
+    if column not in rows:
+        return np.full(len(rows), np.nan)
+    at = pd.DatetimeIndex(rows[column])
+    return np.where(at.isna(), np.nan, (ts_ns - at.as_unit("ns").asi8) / 1e9)
+
+
+def _markets(markets: Mapping[str, MarketInfo], codes: dict[str, int], prices: pd.DataFrame,
+             closed: dict[str, pd.Timestamp]) -> Markets:
+    info = list(markets.values())
+    when = lambda at: NEVER if at is None else int(_ns([pd.Timestamp(at)])[0])  # noqa: E731
+    known = prices[prices["market"].isin(codes)]
+    code = known["market"].map(codes).to_numpy(dtype=np.int64)
+    p_ts, p_val = _ns(known["ts"]), known["price"].to_numpy(dtype=float)
+    order = np.lexsort((p_ts, code))  # by market, then time; stable for equal times, as the engine's sort
+    code, p_ts, p_val = code[order], p_ts[order], p_val[order]
+    bounds = np.arange(len(info))
+    return Markets(np.array([m.tick_size for m in info], dtype=float), np.array([m.min_order_size for m in info], dtype=float),
+                   np.array([m.fees_enabled for m in info]), np.array([m.fee_rate for m in info], dtype=float),
+                   np.array([m.fee_exponent for m in info], dtype=float),
+                   np.array([when(m.end) for m in info], dtype=np.int64),
+                   np.array([when(closed.get(m.market)) for m in info], dtype=np.int64), p_ts, p_val,
+                   np.searchsorted(code, bounds, side="left"), np.searchsorted(code, bounds, side="right"))
+
+
+def _config(settings: Settings, cost_scale: float) -> Config:
+    s, r, k = settings.strategy, settings.risk, settings.costs
+    return Config(s.buy_above, s.sell_below, s.exit_at, s.min_tweets, s.min_price, s.max_price, r.kelly_fraction,
+                  r.expected_move, r.max_position_fraction, r.max_total_exposure, r.max_drawdown, r.drawdown_reduce_at,
+                  r.drawdown_reduce_factor, r.daily_loss_limit, r.stop_loss, r.take_profit, r.max_tweet_age_s,
+                  r.max_price_age_s, k.half_spread, k.slippage, rules.model_depth(k.depth_shares, cost_scale),
+                  pd.Timedelta(seconds=k.latency_s).value, float(cost_scale), r.starting_cash)
+
+
+def _state(n_markets: int, cash: float) -> State:
+    return State(np.full(n_markets, np.nan), np.zeros(n_markets, dtype=np.bool_), np.zeros(n_markets, dtype=np.int64),
+                 np.zeros(n_markets), np.zeros(n_markets), np.zeros(n_markets, dtype=np.int64),
+                 np.zeros(1, dtype=np.int64), np.array([cash, 0.0]),
+                 np.array([np.nan, np.nan, np.nan, np.iinfo(np.int64).min, 0.0, 0.0]))
+
+
+def _times(ns: np.ndarray, like: pd.Series) -> pd.DatetimeIndex:
+    """Nanoseconds back to datetimes in the time zone of `like`."""
+    times = pd.DatetimeIndex(ns.view("datetime64[ns]"))
+    tz = getattr(like.dt, "tz", None)
+    return times.tz_localize("UTC").tz_convert(tz) if tz is not None else times
+
+
+def compiled_backtest(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], settings: Settings, *,
+                      prices: pd.DataFrame | None = None, resolutions: pd.DataFrame | None = None,
+                      books: Mapping | None = None, cost_scale: float = 1.0) -> CompiledResult:
+    """`models.backtest.run_backtest` on the same inputs, with the same equity and fills, compiled.
+
+    Recorded order books are not supported (only the cost model prices fills here): pass them to
+    `run_backtest`. The first call in a process compiles the loop (seconds); later ones run at once.
+    """
+    if books:
+        raise ValueError("compiled_backtest prices fills with the cost model only: use run_backtest for recorded books")
+    if missing := set(COLUMNS) - set(frame.columns):
+        raise ValueError(f"backtest frame lacks columns {sorted(missing)}")
+    rows = frame.dropna(subset=["price"]).sort_values(["ts", "market"], kind="stable")
+    if unknown := set(rows["market"]) - set(markets):
+        raise ValueError(f"no MarketInfo for markets {sorted(unknown)}")
+    prices = (rows if prices is None else prices).dropna(subset=["price"])
+    due = _resolutions(resolutions, markets)
+    codes = {name: code for code, name in enumerate(markets)}
+    ts = _ns(rows["ts"])
+    dues = list(due.items())
+    settle_until = int(max(ts.max(), _ns(prices["ts"]).max())) if len(rows) else 0
+    fills = List.empty_list(FILL)
+    equity, exposure = _run(
+        _markets(markets, codes, prices, {m: at for m, (at, _) in dues}), _config(settings, cost_scale),
+        _state(len(markets), settings.risk.starting_cash), fills, ts, rows["market"].map(codes).to_numpy(np.int64),
+        rows["p_up"].to_numpy(float), rows["n_tweets_1h"].fillna(0).to_numpy(np.int64), rows["price"].to_numpy(float),
+        _age_s(rows, "last_tweet_at", ts), _age_s(rows, "last_price_at", ts),
+        np.array([codes[m] for m, _ in dues], dtype=np.int64), _ns([at for _, (at, _) in dues]),
+        np.array([rules.YES if outcome == "YES" else rules.NO for _, (_, outcome) in dues], dtype=np.int64),
+        settle_until)
+    index = _times(np.unique(ts), rows["ts"]).rename("ts")
+    equity_s, exposure_s = pd.Series(equity, index, name="equity"), pd.Series(exposure, index, name="exposure")
+    fills_df = _fills(fills, list(markets.values()), rows["ts"])
+    start = settings.risk.starting_cash
+    return CompiledResult(equity_s, fills_df, performance(equity_s, fills_df, start, exposure_s), start, exposure_s)
+
+
+def _fills(fills, info: list[MarketInfo], like: pd.Series) -> pd.DataFrame:
+    """The compiled fills as `run_backtest`'s fills frame (`Fill` columns)."""
+    columns = [f.name for f in fields(Fill)]
+    if not len(fills):
+        return pd.DataFrame(columns=columns)
+    ints = np.array([f[:4] for f in fills], dtype=np.int64)
+    floats = np.array([f[4:] for f in fills], dtype=float)
+    token = np.where(ints[:, 2] == rules.YES, "YES", "NO")
+    frame = pd.DataFrame({
+        "ts": _times(ints[:, 0], like), "market": [info[m].market for m in ints[:, 1]], "token": token,
+        "token_id": [info[m].token_id(t) for m, t in zip(ints[:, 1], token)],
+        "side": np.where(ints[:, 3] == 1, "BUY", "SELL"), "shares": floats[:, 0], "price": floats[:, 1],
+        "fee": floats[:, 2]})
+    return frame[columns]
