@@ -43,10 +43,10 @@ def _compile_rules() -> dict:
 _R = _compile_rules()
 (signal, too_few_tweets, outside_price_band, target, stake, observe, drawdown, stale, exit_kind, token_mid,
  market_fee, market_fee_per_share, round_trip_cost, model_level, model_depth, bid_mark, share_floor, inside_limit,
- affordable_take) = (_R[name] for name in (
+ affordable_take, decimal_round) = (_R[name] for name in (
     "signal", "too_few_tweets", "outside_price_band", "target", "stake", "observe", "drawdown", "stale", "exit_kind",
     "token_mid", "market_fee", "market_fee_per_share", "round_trip_cost", "model_level", "model_depth", "bid_mark",
-    "share_floor", "inside_limit", "affordable_take"))
+    "share_floor", "inside_limit", "affordable_take", "decimal_round"))
 
 YES, EPS, SHARE_STEP = rules.YES, rules.EPS, 0.01
 NEVER = np.iinfo(np.int64).max
@@ -170,8 +170,8 @@ def _walk(mk: Markets, c: Config, m: int, mid: float, buy: bool, shares: float, 
         level += 1
     if taken < 0.01 - EPS:
         return 0.0, math.nan, 0.0
-    taken = round(taken, 2)
-    return taken, notional / taken, round(fees, 5)
+    taken = decimal_round(taken, 2)
+    return taken, notional / taken, decimal_round(fees, 5)
 
 
 @numba.njit(cache=False)
@@ -191,7 +191,7 @@ def _affordable(mk: Markets, c: Config, m: int, mid: float, amount: float, cash:
         if take < c.depth:
             break
         level += 1
-    return round(shares, 2), worst
+    return decimal_round(shares, 2), worst
 
 
 @numba.njit(cache=False)

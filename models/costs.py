@@ -113,8 +113,8 @@ def walk(levels: Iterable[Level], side: Side, shares: float, limit: float,
         taken, notional, fees, left = taken + take, notional + take * price, fees + fee(take, price), left - take
     if taken < 0.01 - _EPS:
         return None
-    taken = round(taken, 2)
-    return Taken(taken, notional / taken, round(fees, 5))
+    taken = rules.decimal_round(taken, 2)
+    return Taken(taken, notional / taken, rules.decimal_round(fees, 5))
 
 
 def affordable(levels: Iterable[Level], stake: float, cash: float,
@@ -130,7 +130,7 @@ def affordable(levels: Iterable[Level], stake: float, cash: float,
         paid += take * (price + fee_per_share(price))
         if take < size:
             break
-    return round(shares, 2), worst
+    return rules.decimal_round(shares, 2), worst
 
 
 def round_trip_cost(costs: CostSettings, fee_per_share: float, scale: float = 1.0) -> float:

@@ -16,6 +16,32 @@ EPS = 1e-9  # absorbs float noise so a price already on the tick is not pushed o
 CAPPED, REDUCED, EXPOSURE_CAPPED = 1, 2, 4  # `stake`'s flags: which limits cut the stake
 
 
+def decimal_round(x: float, digits: int) -> float:
+    """`round(x, digits)` as Python rounds it (the exact binary value, half to even), also when compiled:
+    numba's round scales by 10**digits first, and a product that rounds onto a half (0.183074999… × 1e5
+    = 18307.5) would round the other way."""
+    scale = 10.0 ** digits
+    y = x * scale
+    whole = math.floor(y)
+    if y - whole > 0.5 or (y - whole == 0.5 and _product_error(x, scale) > 0):
+        whole += 1
+    elif y - whole == 0.5 and _product_error(x, scale) == 0 and whole % 2 == 1:
+        whole += 1  # an exact tie: to even
+    return whole / scale
+
+
+def _product_error(a: float, b: float) -> float:
+    """a × b − fl(a × b), exactly (Dekker's product with Veltkamp's split)."""
+    product, split = a * b, 134217729.0  # 2**27 + 1
+    c = split * a
+    a_hi = c - (c - a)
+    a_lo = a - a_hi
+    c = split * b
+    b_hi = c - (c - b)
+    b_lo = b - b_hi
+    return ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
 # The signal (models.strategy)
 
 def signal(p_up: float, held: int, buy_above: float, sell_below: float, exit_at: float) -> int:
@@ -134,12 +160,12 @@ def fee_per_share(price: float, rate: float, exponent: float) -> float:
 
 def taker_fee(shares: float, price: float, rate: float, exponent: float) -> float:
     """Polymarket's taker fee in USDC, to 5 decimals (see `models.costs.taker_fee`)."""
-    return round(shares * fee_per_share(price, rate, exponent), 5)
+    return decimal_round(shares * fee_per_share(price, rate, exponent), 5)
 
 
 def market_fee(shares: float, price: float, fees_enabled: bool, rate: float, exponent: float, scale: float) -> float:
     """The fee a fill pays in a market (none unless it has fees enabled), times the cost scale, to 5 decimals."""
-    return round(scale * (taker_fee(shares, price, rate, exponent) if fees_enabled else 0.0), 5)
+    return decimal_round(scale * (taker_fee(shares, price, rate, exponent) if fees_enabled else 0.0), 5)
 
 
 def market_fee_per_share(price: float, fees_enabled: bool, rate: float, exponent: float) -> float:
@@ -153,7 +179,7 @@ def round_trip_cost(half_spread: float, slippage: float, fee_per_share: float, s
 
 def on_grid(ticks: int, tick: float) -> float:
     """The price `ticks` ticks up, NaN outside [tick, 1 − tick]: the book quotes nothing there."""
-    price = round(ticks * tick, 10)  # 7 × 0.1 is 0.7000000000000001
+    price = decimal_round(ticks * tick, 10)  # 7 × 0.1 is 0.7000000000000001
     return price if tick - EPS <= price <= 1.0 - tick + EPS else math.nan
 
 
@@ -171,7 +197,7 @@ def model_level(mid: float, buy: bool, tick: float, half_spread: float, slippage
     first = touch(mid, buy, tick, half_spread, slippage, scale)
     if math.isnan(first):
         return first
-    return on_grid(round(first / tick) + (level if buy else -level), tick)
+    return on_grid(int(decimal_round(first / tick, 0)) + (level if buy else -level), tick)
 
 
 def model_depth(depth_shares: float, scale: float) -> float:
