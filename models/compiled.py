@@ -321,9 +321,9 @@ def _decide(mk: Markets, c: Config, st: State, fills, ts: int, m: int, p_up: flo
 def _run(mk: Markets, c: Config, st: State, fills, ts, market, p_up, n_tweets, mid, tweet_age_s, price_age_s,
          due_market, due_at, due_outcome, settle_until: int):
     """`run_backtest`'s loop: settle what resolved, decide every row of a timestamp, mark; then settle what
-    resolved after the last row and sell the rest at the bid. Returns equity and exposure per timestamp."""
+    resolved after the last row and sell the rest at the bid. Returns equity, exposure and their timestamps."""
     n = len(ts)
-    equity, exposure = np.empty(n), np.empty(n)
+    equity, exposure, stamps = np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
     marks, start = 0, 0
     while start < n:
         now, stop = ts[start], start
@@ -335,7 +335,7 @@ def _run(mk: Markets, c: Config, st: State, fills, ts, market, p_up, n_tweets, m
         for i in range(start, stop):
             _decide(mk, c, st, fills, now, market[i], p_up[i], n_tweets[i], mid[i], tweet_age_s[i], price_age_s[i])
         exposure[marks] = _exposure(st, c)
-        equity[marks] = st.money[0] + exposure[marks]
+        equity[marks], stamps[marks] = st.money[0] + exposure[marks], now
         _observe(st, c, now, equity[marks])
         marks, start = marks + 1, stop
     if marks:
@@ -345,7 +345,7 @@ def _run(mk: Markets, c: Config, st: State, fills, ts, market, p_up, n_tweets, m
         _close_all(mk, c, st, fills, ts[n - 1], True)
         exposure[marks - 1] = _exposure(st, c)
         equity[marks - 1] = st.money[0] + exposure[marks - 1]
-    return equity[:marks], exposure[:marks]
+    return equity[:marks], exposure[:marks], stamps[:marks]
 
 
 # Inputs to arrays, arrays to the backtest's result
@@ -355,23 +355,22 @@ def _ns(values) -> np.ndarray:
     return pd.DatetimeIndex(values).as_unit("ns").asi8
 
 
-def _age_s(rows: pd.DataFrame, column: str, ts_ns: np.ndarray) -> np.ndarray:
+def _age_s(frame: pd.DataFrame, column: str, ts_ns: np.ndarray) -> np.ndarray:
     """Seconds since the row's newest tweet or price; NaN where unknown (not checked)."""
-    if column not in rows:
-        return np.full(len(rows), np.nan)
-    at = pd.DatetimeIndex(rows[column])
+    if column not in frame:
+        return np.full(len(frame), np.nan)
+    at = pd.DatetimeIndex(frame[column])
     return np.where(at.isna(), np.nan, (ts_ns - at.as_unit("ns").asi8) / 1e9)
 
 
-def _markets(markets: Mapping[str, MarketInfo], codes: dict[str, int], prices: pd.DataFrame,
+def _markets(info: list[MarketInfo], observed: tuple[np.ndarray, np.ndarray, np.ndarray],
              closed: dict[str, pd.Timestamp]) -> Markets:
-    info = list(markets.values())
+    """The markets' terms by code, and the (code, ns, price) observations of the known ones by market then time."""
     when = lambda at: NEVER if at is None else int(_ns([pd.Timestamp(at)])[0])  # noqa: E731
-    known = prices[prices["market"].isin(codes)]
-    code = known["market"].map(codes).to_numpy(dtype=np.int64)
-    p_ts, p_val = _ns(known["ts"]), known["price"].to_numpy(dtype=float)
-    order = np.lexsort((p_ts, code))  # by market, then time; stable for equal times, as the engine's sort
-    code, p_ts, p_val = code[order], p_ts[order], p_val[order]
+    code, p_ts, p_val = observed
+    known = code >= 0
+    order = np.lexsort((p_ts[known], code[known]))  # by market, then time; stable for equal times, as the engine's
+    code, p_ts, p_val = code[known][order], p_ts[known][order], p_val[known][order]
     bounds = np.arange(len(info))
     return Markets(np.array([m.tick_size for m in info], dtype=float), np.array([m.min_order_size for m in info], dtype=float),
                    np.array([m.fees_enabled for m in info]), np.array([m.fee_rate for m in info], dtype=float),
@@ -416,27 +415,34 @@ def compiled_backtest(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], se
         raise ValueError("compiled_backtest prices fills with the cost model only: use run_backtest for recorded books")
     if missing := set(COLUMNS) - set(frame.columns):
         raise ValueError(f"backtest frame lacks columns {sorted(missing)}")
-    rows = frame.dropna(subset=["price"]).sort_values(["ts", "market"], kind="stable")
-    if unknown := set(rows["market"]) - set(markets):
-        raise ValueError(f"no MarketInfo for markets {sorted(unknown)}")
-    prices = (rows if prices is None else prices).dropna(subset=["price"])
-    due = _resolutions(resolutions, markets)
-    codes = {name: code for code, name in enumerate(markets)}
-    ts = _ns(rows["ts"])
-    dues = list(due.items())
-    settle_until = int(max(ts.max(), _ns(prices["ts"]).max())) if len(rows) else 0
+    names = sorted(markets)  # codes in name order: rows sorted by (ts, code) are sorted by (ts, market)
+    info = [markets[name] for name in names]
+    price = frame["price"].to_numpy(float)
+    code = pd.Index(names).get_indexer(frame["market"])
+    keep = ~np.isnan(price)  # rows without a price cannot trade
+    if (unknown := keep & (code < 0)).any():
+        raise ValueError(f"no MarketInfo for markets {sorted(set(frame['market'][unknown]))}")
+    ts = _ns(frame["ts"])
+    rows = np.flatnonzero(keep)[np.lexsort((code[keep], ts[keep]))]  # stable, as run_backtest's sort
+    if prices is None:
+        observed = (code[keep], ts[keep], price[keep])
+    else:
+        seen = prices[prices["price"].notna()]
+        observed = (pd.Index(names).get_indexer(seen["market"]), _ns(seen["ts"]), seen["price"].to_numpy(float))
+    due = list(_resolutions(resolutions, markets).items())
+    settle_until = int(max(ts[rows].max(), observed[1].max())) if len(rows) else 0
     fills = List.empty_list(FILL)
-    equity, exposure = _run(
-        _markets(markets, codes, prices, {m: at for m, (at, _) in dues}), _config(settings, cost_scale),
-        _state(len(markets), settings.risk.starting_cash), fills, ts, rows["market"].map(codes).to_numpy(np.int64),
-        rows["p_up"].to_numpy(float), rows["n_tweets_1h"].fillna(0).to_numpy(np.int64), rows["price"].to_numpy(float),
-        _age_s(rows, "last_tweet_at", ts), _age_s(rows, "last_price_at", ts),
-        np.array([codes[m] for m, _ in dues], dtype=np.int64), _ns([at for _, (at, _) in dues]),
-        np.array([rules.YES if outcome == "YES" else rules.NO for _, (_, outcome) in dues], dtype=np.int64),
+    equity, exposure, stamps = _run(
+        _markets(info, observed, {m: at for m, (at, _) in due}), _config(settings, cost_scale),
+        _state(len(info), settings.risk.starting_cash), fills, ts[rows], code[rows].astype(np.int64),
+        frame["p_up"].to_numpy(float)[rows], frame["n_tweets_1h"].fillna(0).to_numpy(np.int64)[rows], price[rows],
+        _age_s(frame, "last_tweet_at", ts)[rows], _age_s(frame, "last_price_at", ts)[rows],
+        np.array([names.index(m) for m, _ in due], dtype=np.int64), _ns([at for _, (at, _) in due]),
+        np.array([rules.YES if outcome == "YES" else rules.NO for _, (_, outcome) in due], dtype=np.int64),
         settle_until)
-    index = _times(np.unique(ts), rows["ts"]).rename("ts")
+    index = _times(stamps, frame["ts"]).rename("ts")
     equity_s, exposure_s = pd.Series(equity, index, name="equity"), pd.Series(exposure, index, name="exposure")
-    fills_df = _fills(fills, list(markets.values()), rows["ts"])
+    fills_df = _fills(fills, info, frame["ts"])
     start = settings.risk.starting_cash
     return CompiledResult(equity_s, fills_df, performance(equity_s, fills_df, start, exposure_s), start, exposure_s)
 
