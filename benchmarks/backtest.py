@@ -29,6 +29,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MARKETS = 20
+HORIZON, SIGNAL = 60, 100.0  # p_up leans on the next hour's move: a weak edge that costs can eat
 
 
 def bars(n_bars: int, seed: int = 7) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
@@ -40,14 +41,15 @@ def bars(n_bars: int, seed: int = 7) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     ts = pd.date_range("2026-10-01", periods=per_market, freq="1min", tz="UTC")
     frames = []
     for k in range(MARKETS):
-        logit = np.log(1 / rng.uniform(0.2, 0.8) - 1) + np.cumsum(rng.normal(0, 0.02, per_market))
+        logit = np.log(1 / rng.uniform(0.2, 0.8) - 1) + np.cumsum(rng.normal(0, 0.03, per_market))
         price = np.clip(1 / (1 + np.exp(logit)), 0.02, 0.98).round(4)
-        ahead = pd.Series(price).shift(-5).ffill().to_numpy() - price  # what the next 5 bars do
-        p_up = 1 / (1 + np.exp(-(40 * ahead + rng.normal(0, 0.8, per_market))))
+        ahead = pd.Series(price).shift(-HORIZON).ffill().to_numpy() - price  # what the next hour does
+        noise = pd.Series(rng.normal(0, 3.0, per_market)).ewm(alpha=0.1).mean().to_numpy()  # views persist a while
+        p_up = 1 / (1 + np.exp(-(SIGNAL * ahead + noise)))
         frames.append(pd.DataFrame({"market": f"m{k:02d}", "ts": ts, "price": price, "p_up": p_up,
                                     "n_tweets_1h": rng.poisson(20, per_market)}))
     frame = pd.concat(frames, ignore_index=True)
-    markets = {f"m{k:02d}": MarketInfo(f"m{k:02d}", f"m{k:02d}-yes", f"m{k:02d}-no", fees_enabled=k % 2 == 0,
+    markets = {f"m{k:02d}": MarketInfo(f"m{k:02d}", f"m{k:02d}-yes", f"m{k:02d}-no", fees_enabled=k % 2 == 0, tick_size=0.001,
                                        fee_rate=0.02) for k in range(MARKETS)}
     last = frame.groupby("market").tail(1)  # half the markets resolve a minute after their last bar
     resolved = last[last["market"].str[-2:].astype(int) % 2 == 1]

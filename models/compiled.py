@@ -99,14 +99,15 @@ class Config(NamedTuple):
 
 
 class State(NamedTuple):
-    """The engine's state: mids, resolutions, positions (token, shares, avg cost; `order` the markets held,
-    in the order they opened), cash and fees paid, the risk state."""
+    """The engine's state: mids, resolutions, positions (token, shares, avg cost, value at the bid; `order`
+    the markets held, in the order they opened), cash and fees paid, the risk state."""
 
     mids: np.ndarray
     resolved: np.ndarray
     token: np.ndarray
     shares: np.ndarray
     avg: np.ndarray
+    value: np.ndarray  # shares × bid, 0 when flat
     order: np.ndarray
     n_held: np.ndarray
     money: np.ndarray  # cash, fees paid
@@ -124,18 +125,27 @@ class CompiledResult:
 
 # The bookkeeping, as TradingEngine, Portfolio and the exchanges do it
 
-@numba.njit(cache=False)
-def _exposure(st: State, c: Config) -> float:
+@numba.njit(cache=False, inline="always")
+def _exposure(order: np.ndarray, n_held: int, value: np.ndarray) -> float:
+    """Every position at its bid, summed in the order they opened (as Portfolio sums them, so the floats
+    agree). Hot code takes arrays, not the State tuple: passing a tuple costs a reference count per array."""
     total = 0.0
-    for k in range(st.n_held[0]):
-        m = st.order[k]
-        total += st.shares[m] * bid_mark(token_mid(st.token[m], st.mids[m]), c.half_spread, c.scale)
+    for k in range(n_held):
+        total += value[order[k]]
     return total
 
 
 @numba.njit(cache=False)
-def _observe(st: State, c: Config, ts: int, equity: float) -> bool:
-    r, day = st.risk, ts // DAY_NS
+def _revalue(st: State, c: Config, m: int) -> None:
+    """A position's value at its bid, kept for `_exposure`: after its mid or its shares change."""
+    tok = st.token[m]
+    st.value[m] = st.shares[m] * bid_mark(token_mid(tok, st.mids[m]), c.half_spread, c.scale) if tok else 0.0
+
+
+@numba.njit(cache=False, inline="always")
+def _observe(r: np.ndarray, c: Config, ts: int, equity: float) -> bool:
+    """`RiskManager.observe` on the risk state `r`."""
+    day = ts // DAY_NS
     r[PEAK], r[DAY_START], stopped, halted = observe(day != r[DAY], equity, r[LAST], r[PEAK], r[DAY_START],
                                                      r[STOPPED] != 0, r[HALTED] != 0, c.daily_loss_limit,
                                                      c.max_drawdown)
@@ -195,8 +205,8 @@ def _affordable(mk: Markets, c: Config, m: int, mid: float, amount: float, cash:
 
 
 @numba.njit(cache=False)
-def _apply(st: State, fills, ts: int, m: int, tok: int, buy: bool, shares: float, price: float, fee: float,
-           unsellable: float) -> None:
+def _apply(st: State, c: Config, fills, ts: int, m: int, tok: int, buy: bool, shares: float, price: float,
+           fee: float, unsellable: float) -> None:
     """`Portfolio.apply`, and the fill recorded."""
     if buy:
         old = st.shares[m] if st.token[m] else 0.0
@@ -217,6 +227,7 @@ def _apply(st: State, fills, ts: int, m: int, tok: int, buy: bool, shares: float
             st.n_held[0] -= 1
         st.money[0] += shares * price - fee
     st.money[1] += fee
+    _revalue(st, c, m)
     fills.append((ts, m, tok, 1 if buy else 0, shares, price, fee))
 
 
@@ -245,7 +256,7 @@ def _send(mk: Markets, c: Config, st: State, fills, ts: int, m: int, tok: int, b
         mid_yes, at = now, mk.p_ts[i]
     taken, price, fee = _walk(mk, c, m, token_mid(tok, mid_yes), buy, shares, limit)
     if taken > 0:
-        _apply(st, fills, at, m, tok, buy, taken, price, fee, mk.min_size[m])
+        _apply(st, c, fills, at, m, tok, buy, taken, price, fee, mk.min_size[m])
 
 
 @numba.njit(cache=False)
@@ -264,11 +275,11 @@ def _close_all(mk: Markets, c: Config, st: State, fills, ts: int, now_only: bool
 
 
 @numba.njit(cache=False)
-def _settle(st: State, fills, ts: int, m: int, outcome: int) -> None:
+def _settle(st: State, c: Config, fills, ts: int, m: int, outcome: int) -> None:
     """The market resolved: what is held pays 1 a winning share and 0 a losing one, no fee."""
     st.resolved[m] = True
     if st.token[m]:
-        _apply(st, fills, ts, m, st.token[m], False, st.shares[m], 1.0 if st.token[m] == outcome else 0.0, 0.0,
+        _apply(st, c, fills, ts, m, st.token[m], False, st.shares[m], 1.0 if st.token[m] == outcome else 0.0, 0.0,
                SHARE_STEP)
 
 
@@ -281,7 +292,7 @@ def _open(mk: Markets, c: Config, st: State, fills, ts: int, m: int, tok: int, p
         return
     fee = market_fee_per_share(best, mk.fees_on[m], mk.fee_rate[m], mk.fee_exp[m])
     q = p_up if tok == YES else 1.0 - p_up
-    exposure = _exposure(st, c)
+    exposure = _exposure(st.order, st.n_held[0], st.value)
     amount = stake(q, best, round_trip_cost(c.half_spread, c.slippage, fee, c.scale), st.money[0] + exposure,
                    exposure, drawdown(st.risk[LAST], st.risk[PEAK]), c.kelly_fraction, c.expected_move,
                    c.max_position_fraction, c.drawdown_reduce_at, c.drawdown_reduce_factor, c.max_drawdown,
@@ -292,36 +303,13 @@ def _open(mk: Markets, c: Config, st: State, fills, ts: int, m: int, tok: int, p
 
 
 @numba.njit(cache=False)
-def _decide(mk: Markets, c: Config, st: State, fills, ts: int, m: int, p_up: float, n_tweets: int, mid: float,
-            tweet_age_s: float, price_age_s: float) -> None:
-    """`TradingEngine.on_decision`, without the reasons."""
-    st.mids[m] = mid
-    held = st.token[m]
-    wanted = signal(p_up, held, c.buy_above, c.sell_below, c.exit_at)
-    if st.resolved[m] or ts >= mk.end_at[m]:
-        return
-    if _observe(st, c, ts, st.money[0] + _exposure(st, c)):
-        _close_all(mk, c, st, fills, ts, False)
-        return
-    if held and exit_kind(st.avg[m], token_mid(held, mid), c.stop_loss, c.take_profit):
-        _sell(mk, c, st, fills, ts, m, False)
-        return
-    blocked = (too_few_tweets(n_tweets, c.min_tweets) or outside_price_band(mid, c.min_price, c.max_price)
-               or st.risk[STOPPED] != 0 or stale(tweet_age_s, c.max_tweet_age_s) or stale(price_age_s, c.max_price_age_s))
-    goal = target(wanted, held, blocked)
-    if held and held == goal:
-        return
-    if held:
-        _sell(mk, c, st, fills, ts, m, False)
-    if goal and not st.token[m]:
-        _open(mk, c, st, fills, ts, m, goal, p_up)
-
-
-@numba.njit(cache=False)
 def _run(mk: Markets, c: Config, st: State, fills, ts, market, p_up, n_tweets, mid, tweet_age_s, price_age_s,
          due_market, due_at, due_outcome, settle_until: int):
-    """`run_backtest`'s loop: settle what resolved, decide every row of a timestamp, mark; then settle what
-    resolved after the last row and sell the rest at the bid. Returns equity, exposure and their timestamps."""
+    """`run_backtest`'s loop: settle what resolved, decide every row of a timestamp (`on_decision`, without
+    the reasons), mark; then settle what resolved after the last row and sell the rest at the bid. Returns
+    equity, exposure and their timestamps."""
+    mids, token, value, order, n_held, risk = st.mids, st.token, st.value, st.order, st.n_held, st.risk
+    resolved, end_at, avg, money, shares = st.resolved, mk.end_at, st.avg, st.money, st.shares
     n = len(ts)
     equity, exposure, stamps = np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
     marks, start = 0, 0
@@ -330,21 +318,45 @@ def _run(mk: Markets, c: Config, st: State, fills, ts, market, p_up, n_tweets, m
         while stop < n and ts[stop] == now:
             stop += 1
         for d in range(len(due_market)):
-            if not st.resolved[due_market[d]] and due_at[d] <= now:
-                _settle(st, fills, now, due_market[d], due_outcome[d])
+            if not resolved[due_market[d]] and due_at[d] <= now:
+                _settle(st, c, fills, now, due_market[d], due_outcome[d])
         for i in range(start, stop):
-            _decide(mk, c, st, fills, now, market[i], p_up[i], n_tweets[i], mid[i], tweet_age_s[i], price_age_s[i])
-        exposure[marks] = _exposure(st, c)
-        equity[marks], stamps[marks] = st.money[0] + exposure[marks], now
-        _observe(st, c, now, equity[marks])
+            m = market[i]
+            mids[m] = mid[i]
+            held = token[m]
+            if held:
+                value[m] = shares[m] * bid_mark(token_mid(held, mid[i]), c.half_spread, c.scale)  # as _revalue
+            wanted = signal(p_up[i], held, c.buy_above, c.sell_below, c.exit_at)
+            if resolved[m] or now >= end_at[m]:
+                continue
+            if _observe(risk, c, now, money[0] + _exposure(order, n_held[0], value)):
+                if n_held[0]:
+                    _close_all(mk, c, st, fills, now, False)
+                continue
+            if held and exit_kind(avg[m], token_mid(held, mid[i]), c.stop_loss, c.take_profit):
+                _sell(mk, c, st, fills, now, m, False)
+                continue
+            blocked = (too_few_tweets(n_tweets[i], c.min_tweets) or outside_price_band(mid[i], c.min_price, c.max_price)
+                       or risk[STOPPED] != 0 or stale(tweet_age_s[i], c.max_tweet_age_s)
+                       or stale(price_age_s[i], c.max_price_age_s))
+            goal = target(wanted, held, blocked)
+            if held and held == goal:
+                continue
+            if held:
+                _sell(mk, c, st, fills, now, m, False)
+            if goal and not token[m]:
+                _open(mk, c, st, fills, now, m, goal, p_up[i])
+        exposure[marks] = _exposure(order, n_held[0], value)
+        equity[marks], stamps[marks] = money[0] + exposure[marks], now
+        _observe(risk, c, now, equity[marks])
         marks, start = marks + 1, stop
     if marks:
         for d in range(len(due_market)):
-            if not st.resolved[due_market[d]] and due_at[d] <= settle_until:
-                _settle(st, fills, due_at[d], due_market[d], due_outcome[d])
+            if not resolved[due_market[d]] and due_at[d] <= settle_until:
+                _settle(st, c, fills, due_at[d], due_market[d], due_outcome[d])
         _close_all(mk, c, st, fills, ts[n - 1], True)
-        exposure[marks - 1] = _exposure(st, c)
-        equity[marks - 1] = st.money[0] + exposure[marks - 1]
+        exposure[marks - 1] = _exposure(order, n_held[0], value)
+        equity[marks - 1] = money[0] + exposure[marks - 1]
     return equity[:marks], exposure[:marks], stamps[:marks]
 
 
@@ -391,7 +403,7 @@ def _config(settings: Settings, cost_scale: float) -> Config:
 
 def _state(n_markets: int, cash: float) -> State:
     return State(np.full(n_markets, np.nan), np.zeros(n_markets, dtype=np.bool_), np.zeros(n_markets, dtype=np.int64),
-                 np.zeros(n_markets), np.zeros(n_markets), np.zeros(n_markets, dtype=np.int64),
+                 np.zeros(n_markets), np.zeros(n_markets), np.zeros(n_markets), np.zeros(n_markets, dtype=np.int64),
                  np.zeros(1, dtype=np.int64), np.array([cash, 0.0]),
                  np.array([np.nan, np.nan, np.nan, np.iinfo(np.int64).min, 0.0, 0.0]))
 
