@@ -42,10 +42,10 @@ def _compile_rules() -> dict:
 
 _R = _compile_rules()
 (signal, too_few_tweets, outside_price_band, target, stake, observe, drawdown, stale, exit_kind, token_mid,
- market_fee, market_fee_per_share, round_trip_cost, model_level, model_depth, bid_mark, share_floor, inside_limit,
+ market_fee, market_fee_per_share, round_trip_cost, touch_ticks, model_level, model_depth, bid_mark, share_floor, inside_limit,
  affordable_take, decimal_round) = (_R[name] for name in (
     "signal", "too_few_tweets", "outside_price_band", "target", "stake", "observe", "drawdown", "stale", "exit_kind",
-    "token_mid", "market_fee", "market_fee_per_share", "round_trip_cost", "model_level", "model_depth", "bid_mark",
+    "token_mid", "market_fee", "market_fee_per_share", "round_trip_cost", "touch_ticks", "model_level", "model_depth", "bid_mark",
     "share_floor", "inside_limit", "affordable_take", "decimal_round"))
 
 YES, EPS, SHARE_STEP = rules.YES, rules.EPS, 0.01
@@ -156,9 +156,9 @@ def _observe(r: np.ndarray, c: Config, ts: int, equity: float) -> bool:
 @numba.njit(cache=False)
 def _limit(mk: Markets, c: Config, m: int, mid: float, buy: bool, shares: float) -> float:
     """The worst model price needed to fill `shares` of a token at `mid` (the last level if never); NaN: no quote."""
-    worst, left, level = math.nan, shares, 0
+    worst, left, level, at = math.nan, shares, 0, touch_ticks(mid, buy, mk.tick[m], c.half_spread, c.slippage, c.scale)
     while True:
-        price = model_level(mid, buy, mk.tick[m], c.half_spread, c.slippage, c.scale, level)
+        price = model_level(at, buy, mk.tick[m], level)
         if math.isnan(price):
             return worst
         worst, left, level = price, left - c.depth, level + 1
@@ -170,8 +170,9 @@ def _limit(mk: Markets, c: Config, m: int, mid: float, buy: bool, shares: float)
 def _walk(mk: Markets, c: Config, m: int, mid: float, buy: bool, shares: float, limit: float):
     """`models.costs.walk` over the model levels: (shares, average price, fee); 0 shares: no fill."""
     left, taken, notional, fees, level = shares, 0.0, 0.0, 0.0, 0
+    at = touch_ticks(mid, buy, mk.tick[m], c.half_spread, c.slippage, c.scale)
     while True:
-        price = model_level(mid, buy, mk.tick[m], c.half_spread, c.slippage, c.scale, level)
+        price = model_level(at, buy, mk.tick[m], level)
         if math.isnan(price) or left < 0.01 - EPS or not inside_limit(price, limit, buy):
             break
         take = share_floor(min(left, c.depth))
@@ -188,8 +189,9 @@ def _walk(mk: Markets, c: Config, m: int, mid: float, buy: bool, shares: float, 
 def _affordable(mk: Markets, c: Config, m: int, mid: float, amount: float, cash: float):
     """`models.costs.affordable` over the model's asks: (shares, worst price; NaN when none)."""
     shares, spent, paid, worst, level = 0.0, 0.0, 0.0, math.nan, 0
+    at = touch_ticks(mid, True, mk.tick[m], c.half_spread, c.slippage, c.scale)
     while True:
-        price = model_level(mid, True, mk.tick[m], c.half_spread, c.slippage, c.scale, level)
+        price = model_level(at, True, mk.tick[m], level)
         if math.isnan(price):
             break
         fee = c.scale * market_fee_per_share(price, mk.fees_on[m], mk.fee_rate[m], mk.fee_exp[m])
@@ -261,8 +263,11 @@ def _send(mk: Markets, c: Config, st: State, fills, ts: int, m: int, tok: int, b
 
 @numba.njit(cache=False)
 def _sell(mk: Markets, c: Config, st: State, fills, ts: int, m: int, now_only: bool) -> None:
-    """Sell the whole position limited at the worst bid its size needs; without any bid nothing is sent."""
+    """Sell the whole position limited at the worst bid its size needs; without any bid nothing is sent
+    (nor below the minimum size: checked first here, as nothing is sent either way)."""
     tok, shares = st.token[m], st.shares[m]
+    if shares < mk.min_size[m]:
+        return
     limit = _limit(mk, c, m, token_mid(tok, st.mids[m]), False, shares)
     if not math.isnan(limit):
         _send(mk, c, st, fills, ts, m, tok, False, shares, limit, now_only)
@@ -287,7 +292,7 @@ def _settle(st: State, c: Config, fills, ts: int, m: int, outcome: int) -> None:
 def _open(mk: Markets, c: Config, st: State, fills, ts: int, m: int, tok: int, p_up: float) -> None:
     """`TradingEngine._size` then the BUY: the risk stake walking the asks, within cash and fees."""
     mid = token_mid(tok, st.mids[m])
-    best = model_level(mid, True, mk.tick[m], c.half_spread, c.slippage, c.scale, 0)
+    best = model_level(touch_ticks(mid, True, mk.tick[m], c.half_spread, c.slippage, c.scale), True, mk.tick[m], 0)
     if math.isnan(best):
         return
     fee = market_fee_per_share(best, mk.fees_on[m], mk.fee_rate[m], mk.fee_exp[m])
@@ -360,7 +365,33 @@ def _run(mk: Markets, c: Config, st: State, fills, ts, market, p_up, n_tweets, m
     return equity[:marks], exposure[:marks], stamps[:marks]
 
 
+@numba.njit(cache=False)
+def _unpack(fills):
+    """The fills as arrays: (ts, market, token, buy) and (shares, price, fee); iterating them from Python is slow."""
+    ints, floats = np.empty((len(fills), 4), dtype=np.int64), np.empty((len(fills), 3))
+    for k, (ts, market, token, buy, shares, price, fee) in enumerate(fills):
+        ints[k, 0], ints[k, 1], ints[k, 2], ints[k, 3] = ts, market, token, buy
+        floats[k, 0], floats[k, 1], floats[k, 2] = shares, price, fee
+    return ints, floats
+
+
 # Inputs to arrays, arrays to the backtest's result
+
+def _codes(markets: pd.Series, names: list[str]) -> np.ndarray:
+    """Each row's market code (its index in `names`), -1 if unknown; a categorical column maps its categories only."""
+    if isinstance(markets.dtype, pd.CategoricalDtype):
+        lookup = np.append(pd.Index(names).get_indexer(markets.cat.categories), -1)
+        return lookup[markets.cat.codes.to_numpy()]  # code -1 (missing) reads the appended -1
+    return pd.Index(names).get_indexer(markets)
+
+
+def _in_order(ts: np.ndarray, code: np.ndarray) -> bool:
+    """Sorted by time, then market code, already (a bar feed usually is): no sort needed."""
+    if len(ts) < 2:
+        return True
+    step, same = np.diff(ts), np.diff(code)
+    return bool(((step > 0) | ((step == 0) & (same >= 0))).all())
+
 
 def _ns(values) -> np.ndarray:
     """Nanoseconds since the epoch (UTC) of datetimes; NaT stays NaT's integer."""
@@ -381,7 +412,10 @@ def _markets(info: list[MarketInfo], observed: tuple[np.ndarray, np.ndarray, np.
     when = lambda at: NEVER if at is None else int(_ns([pd.Timestamp(at)])[0])  # noqa: E731
     code, p_ts, p_val = observed
     known = code >= 0
-    order = np.lexsort((p_ts[known], code[known]))  # by market, then time; stable for equal times, as the engine's
+    if _in_order(p_ts[known], np.zeros(known.sum(), dtype=np.int64)):
+        order = np.argsort(code[known], kind="stable")  # already in time order: by market keeps it
+    else:
+        order = np.lexsort((p_ts[known], code[known]))  # by market, then time; stable for equal times, as the engine's
     code, p_ts, p_val = code[known][order], p_ts[known][order], p_val[known][order]
     bounds = np.arange(len(info))
     return Markets(np.array([m.tick_size for m in info], dtype=float), np.array([m.min_order_size for m in info], dtype=float),
@@ -430,17 +464,19 @@ def compiled_backtest(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], se
     names = sorted(markets)  # codes in name order: rows sorted by (ts, code) are sorted by (ts, market)
     info = [markets[name] for name in names]
     price = frame["price"].to_numpy(float)
-    code = pd.Index(names).get_indexer(frame["market"])
+    code = _codes(frame["market"], names)
     keep = ~np.isnan(price)  # rows without a price cannot trade
     if (unknown := keep & (code < 0)).any():
         raise ValueError(f"no MarketInfo for markets {sorted(set(frame['market'][unknown]))}")
     ts = _ns(frame["ts"])
-    rows = np.flatnonzero(keep)[np.lexsort((code[keep], ts[keep]))]  # stable, as run_backtest's sort
+    rows = np.flatnonzero(keep)
+    if not _in_order(ts[rows], code[rows]):
+        rows = rows[np.lexsort((code[rows], ts[rows]))]  # stable, as run_backtest's sort
     if prices is None:
-        observed = (code[keep], ts[keep], price[keep])
+        observed = (code[rows], ts[rows], price[rows])
     else:
         seen = prices[prices["price"].notna()]
-        observed = (pd.Index(names).get_indexer(seen["market"]), _ns(seen["ts"]), seen["price"].to_numpy(float))
+        observed = (_codes(seen["market"], names), _ns(seen["ts"]), seen["price"].to_numpy(float))
     due = list(_resolutions(resolutions, markets).items())
     settle_until = int(max(ts[rows].max(), observed[1].max())) if len(rows) else 0
     fills = List.empty_list(FILL)
@@ -464,8 +500,7 @@ def _fills(fills, info: list[MarketInfo], like: pd.Series) -> pd.DataFrame:
     columns = [f.name for f in fields(Fill)]
     if not len(fills):
         return pd.DataFrame(columns=columns)
-    ints = np.array([f[:4] for f in fills], dtype=np.int64)
-    floats = np.array([f[4:] for f in fills], dtype=float)
+    ints, floats = _unpack(fills)
     token = np.where(ints[:, 2] == rules.YES, "YES", "NO")
     frame = pd.DataFrame({
         "ts": _times(ints[:, 0], like), "market": [info[m].market for m in ints[:, 1]], "token": token,

@@ -74,7 +74,7 @@ def touch(mid: float, side: Side, tick: float, costs: CostSettings, scale: float
     """
     if side not in ("BUY", "SELL"):
         raise ValueError(f"side must be BUY or SELL, not {side!r}")
-    price = rules.touch(mid, side == "BUY", tick, costs.half_spread, costs.slippage, scale)
+    price = rules.on_grid(rules.touch_ticks(mid, side == "BUY", tick, costs.half_spread, costs.slippage, scale), tick)
     return None if math.isnan(price) else price
 
 
@@ -83,9 +83,9 @@ def model_levels(mid: float, side: Side, tick: float, costs: CostSettings, scale
 
     Twice the costs (`scale` 2) halves the depth at each level, so walking it costs about twice as much.
     """
-    depth, level = rules.model_depth(costs.depth_shares, scale), 0
-    while not math.isnan(price := rules.model_level(mid, side == "BUY", tick, costs.half_spread, costs.slippage,
-                                                     scale, level)):
+    buy, depth, level = side == "BUY", rules.model_depth(costs.depth_shares, scale), 0
+    at = rules.touch_ticks(mid, buy, tick, costs.half_spread, costs.slippage, scale)
+    while not math.isnan(price := rules.model_level(at, buy, tick, level)):
         yield price, depth
         level += 1
 

@@ -183,21 +183,17 @@ def on_grid(ticks: int, tick: float) -> float:
     return price if tick - EPS <= price <= 1.0 - tick + EPS else math.nan
 
 
-def touch(mid: float, buy: bool, tick: float, half_spread: float, slippage: float, scale: float) -> float:
-    """The cost model's best price for a taker: the mid moved against us by half the spread plus slippage,
-    snapped to the tick adversely; NaN outside the grid, never a clamp to a better price."""
+def touch_ticks(mid: float, buy: bool, tick: float, half_spread: float, slippage: float, scale: float) -> int:
+    """The cost model's best price for a taker in ticks: the mid moved against us by half the spread plus
+    slippage, snapped to the tick adversely (a BUY rounds up, a SELL down)."""
     cost = scale * (half_spread + slippage)
-    ticks = math.ceil((mid + cost) / tick - EPS) if buy else math.floor((mid - cost) / tick + EPS)
-    return on_grid(ticks, tick)
+    return math.ceil((mid + cost) / tick - EPS) if buy else math.floor((mid - cost) / tick + EPS)
 
 
-def model_level(mid: float, buy: bool, tick: float, half_spread: float, slippage: float, scale: float,
-                level: int) -> float:
-    """The price of the cost model's `level`-th level (0: the touch), one tick further out each; NaN past the grid."""
-    first = touch(mid, buy, tick, half_spread, slippage, scale)
-    if math.isnan(first):
-        return first
-    return on_grid(int(decimal_round(first / tick, 0)) + (level if buy else -level), tick)
+def model_level(touch_at: int, buy: bool, tick: float, level: int) -> float:
+    """The price of the cost model's `level`-th level (0: the touch at `touch_at` ticks), one tick further out
+    each; NaN outside the grid, never a clamp to a better price."""
+    return on_grid(touch_at + level if buy else touch_at - level, tick)
 
 
 def model_depth(depth_shares: float, scale: float) -> float:
