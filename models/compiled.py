@@ -225,7 +225,8 @@ def _apply(st: State, c: Config, fills, ts: int, m: int, tok: int, buy: bool, sh
             k = 0
             while st.order[k] != m:
                 k += 1
-            st.order[k:st.n_held[0] - 1] = st.order[k + 1:st.n_held[0]].copy()
+            for j in range(k, st.n_held[0] - 1):
+                st.order[j] = st.order[j + 1]
             st.n_held[0] -= 1
         st.money[0] += shares * price - fee
     st.money[1] += fee
