@@ -33,7 +33,7 @@ HORIZON, SIGNAL = 60, 100.0  # p_up leans on the next hour's move: a weak edge t
 
 
 def bars(n_bars: int, seed: int = 7) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
-    """(decision frame, markets, resolutions): 1-minute bars, `n_bars` in all across the markets."""
+    """(decision frame, markets, resolutions): 1-minute bars, `n_bars` in all across the markets, in time order."""
     from models.engine import MarketInfo
 
     rng = np.random.default_rng(seed)
@@ -48,12 +48,13 @@ def bars(n_bars: int, seed: int = 7) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
         p_up = 1 / (1 + np.exp(-(SIGNAL * ahead + noise)))
         frames.append(pd.DataFrame({"market": f"m{k:02d}", "ts": ts, "price": price, "p_up": p_up,
                                     "n_tweets_1h": rng.poisson(20, per_market)}))
-    frame = pd.concat(frames, ignore_index=True)
+    frame = pd.concat(frames, ignore_index=True).sort_values(["ts", "market"], kind="stable", ignore_index=True)
+    frame["market"] = frame["market"].astype("category")  # as a bar feed arrives: in time order, markets coded
     markets = {f"m{k:02d}": MarketInfo(f"m{k:02d}", f"m{k:02d}-yes", f"m{k:02d}-no", fees_enabled=k % 2 == 0, tick_size=0.001,
                                        fee_rate=0.02) for k in range(MARKETS)}
     last = frame.groupby("market").tail(1)  # half the markets resolve a minute after their last bar
-    resolved = last[last["market"].str[-2:].astype(int) % 2 == 1]
-    resolutions = pd.DataFrame({"market": resolved["market"], "resolved_at": resolved["ts"] + pd.Timedelta(minutes=1),
+    resolved = last[last["market"].astype(str).str[-2:].astype(int) % 2 == 1]
+    resolutions = pd.DataFrame({"market": resolved["market"].astype(str), "resolved_at": resolved["ts"] + pd.Timedelta(minutes=1),
                                 "outcome": np.where(resolved["price"] > 0.5, "YES", "NO")})
     return frame, markets, resolutions
 
