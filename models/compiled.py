@@ -25,7 +25,7 @@ from numba.typed import List
 
 from models import rules
 from models.backtest import COLUMNS, _resolutions
-from models.engine import Fill, MarketInfo
+from models.engine import SHARE_STEP, Fill, MarketInfo
 from models.performance import performance
 from sentitrade.settings import Settings
 
@@ -42,13 +42,13 @@ def _compile_rules() -> dict:
 
 _R = _compile_rules()
 (signal, too_few_tweets, outside_price_band, target, stake, observe, drawdown, stale, exit_kind, token_mid,
- market_fee, market_fee_per_share, round_trip_cost, touch_ticks, model_level, model_depth, bid_mark, share_floor, inside_limit,
+ market_fee, market_fee_per_share, round_trip_cost, touch_ticks, model_level, bid_mark, share_floor, inside_limit,
  affordable_take, decimal_round) = (_R[name] for name in (
     "signal", "too_few_tweets", "outside_price_band", "target", "stake", "observe", "drawdown", "stale", "exit_kind",
-    "token_mid", "market_fee", "market_fee_per_share", "round_trip_cost", "touch_ticks", "model_level", "model_depth", "bid_mark",
+    "token_mid", "market_fee", "market_fee_per_share", "round_trip_cost", "touch_ticks", "model_level", "bid_mark",
     "share_floor", "inside_limit", "affordable_take", "decimal_round"))
 
-YES, EPS, SHARE_STEP = rules.YES, rules.EPS, 0.01
+YES, EPS = rules.YES, rules.EPS
 NEVER = np.iinfo(np.int64).max
 DAY_NS = 86_400 * 10**9
 PEAK, LAST, DAY_START, DAY, STOPPED, HALTED = range(6)  # the risk state's slots
