@@ -40,6 +40,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/sentiment.py
 	$(BIN)/python benchmarks/trader.py
+	$(BIN)/python benchmarks/backtest.py
 
 validate: install
 	SENTITRADE_DATA_DIR=$(DATA_DIR) $(BIN)/dagster definitions validate -w workspace.yaml

@@ -12,17 +12,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from models import rules
 from sentitrade.settings import CostSettings
 
 Side = Literal["BUY", "SELL"]
 Level = tuple[float, float]  # (price, shares offered)
 
-_EPS = 1e-9  # absorbs float noise so a price already on the tick is not pushed one tick further
+_EPS = rules.EPS
 
 
 def fee_per_share(price: float, rate: float, exponent: float = 1.0) -> float:
     """Unrounded taker fee of one share, feeRate × (p × (1 − p))^exponent; sizing uses it to stay within cash."""
-    return rate * (price * (1.0 - price)) ** exponent
+    return rules.fee_per_share(price, rate, exponent)
 
 
 def taker_fee(shares: float, price: float, rate: float, exponent: float = 1.0) -> float:
@@ -31,7 +32,7 @@ def taker_fee(shares: float, price: float, rate: float, exponent: float = 1.0) -
     C is the number of shares and p the fill price (docs.polymarket.com/trading/fees). The fee peaks at
     p = 0.5 and vanishes near 0 and 1; makers pay none, and it applies only on markets with fees enabled.
     """
-    return round(shares * fee_per_share(price, rate, exponent), 5)
+    return rules.taker_fee(shares, price, rate, exponent)
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,10 @@ def touch(mid: float, side: Side, tick: float, costs: CostSettings, scale: float
     quotes on ticks. Outside [tick, 1 − tick] there is no such quote: None, never a clamp to a better price.
     The tick is the exchange's grid, not a cost, so `scale` (cost sensitivity) leaves it alone.
     """
-    cost = scale * (costs.half_spread + costs.slippage)
-    if side == "BUY":
-        ticks = math.ceil((mid + cost) / tick - _EPS)
-    elif side == "SELL":
-        ticks = math.floor((mid - cost) / tick + _EPS)
-    else:
+    if side not in ("BUY", "SELL"):
         raise ValueError(f"side must be BUY or SELL, not {side!r}")
-    return _on_grid(ticks, tick)
+    price = rules.on_grid(rules.touch_ticks(mid, side == "BUY", tick, costs.half_spread, costs.slippage, scale), tick)
+    return None if math.isnan(price) else price
 
 
 def model_levels(mid: float, side: Side, tick: float, costs: CostSettings, scale: float = 1.0) -> Iterator[Level]:
@@ -86,20 +83,11 @@ def model_levels(mid: float, side: Side, tick: float, costs: CostSettings, scale
 
     Twice the costs (`scale` 2) halves the depth at each level, so walking it costs about twice as much.
     """
-    first = touch(mid, side, tick, costs, scale)
-    if first is None:
-        return
-    depth = costs.depth_shares / scale if scale > 0 else math.inf
-    step = 1 if side == "BUY" else -1
-    ticks = round(first / tick)
-    while (price := _on_grid(ticks, tick)) is not None:
+    buy, depth, level = side == "BUY", rules.model_depth(costs.depth_shares, scale), 0
+    at = rules.touch_ticks(mid, buy, tick, costs.half_spread, costs.slippage, scale)
+    while not math.isnan(price := rules.model_level(at, buy, tick, level)):
         yield price, depth
-        ticks += step
-
-
-def _on_grid(ticks: int, tick: float) -> float | None:
-    price = round(ticks * tick, 10)  # 7 × 0.1 is 0.7000000000000001
-    return price if tick - _EPS <= price <= 1.0 - tick + _EPS else None
+        level += 1
 
 
 class Taken(NamedTuple):
@@ -117,17 +105,16 @@ def walk(levels: Iterable[Level], side: Side, shares: float, limit: float,
     and Polymarket applies the fee to each trade at match time (FACTS.md §2), not to the order's average.
     Shares are taken in hundredths, the exchange's size step.
     """
-    inside = (lambda p: p <= limit + _EPS) if side == "BUY" else (lambda p: p >= limit - _EPS)
     left, taken, notional, fees = shares, 0.0, 0.0, 0.0
     for price, size in levels:
-        if left < 0.01 - _EPS or not inside(price):
+        if left < 0.01 - _EPS or not rules.inside_limit(price, limit, side == "BUY"):
             break
-        take = math.floor(min(left, size) * 100 + _EPS) / 100
+        take = rules.share_floor(min(left, size))
         taken, notional, fees, left = taken + take, notional + take * price, fees + fee(take, price), left - take
     if taken < 0.01 - _EPS:
         return None
-    taken = round(taken, 2)
-    return Taken(taken, notional / taken, round(fees, 5))
+    taken = rules.decimal_round(taken, 2)
+    return Taken(taken, notional / taken, rules.decimal_round(fees, 5))
 
 
 def affordable(levels: Iterable[Level], stake: float, cash: float,
@@ -136,15 +123,14 @@ def affordable(levels: Iterable[Level], stake: float, cash: float,
     and the worst price it reaches (its limit; None when nothing is affordable). In hundredths of a share."""
     shares, spent, paid, worst = 0.0, 0.0, 0.0, None
     for price, size in levels:
-        take = min(size, (stake - spent) / price, (cash - paid) / (price + fee_per_share(price)))
-        take = math.floor(take * 100 + _EPS) / 100
+        take = rules.affordable_take(size, stake, spent, price, cash, paid, fee_per_share(price))
         if take <= 0:
             break
         shares, spent, worst = shares + take, spent + take * price, price
         paid += take * (price + fee_per_share(price))
         if take < size:
             break
-    return round(shares, 2), worst
+    return rules.decimal_round(shares, 2), worst
 
 
 def round_trip_cost(costs: CostSettings, fee_per_share: float, scale: float = 1.0) -> float:
@@ -153,4 +139,4 @@ def round_trip_cost(costs: CostSettings, fee_per_share: float, scale: float = 1.
     Sizing needs it before the exit price is known, so the exit's fee is taken at the entry's; the walk
     beyond the touch is not in it (sizing already buys only what the walk affords).
     """
-    return 2 * scale * (costs.half_spread + costs.slippage + fee_per_share)
+    return rules.round_trip_cost(costs.half_spread, costs.slippage, fee_per_share, scale)

@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from models.costs import Book, Level, Side, affordable, fee_per_share, model_levels, round_trip_cost, taker_fee, walk
+from models import rules
+from models.costs import Book, Level, Side, affordable, model_levels, round_trip_cost, walk
 from models.risk import RiskManager
-from models.strategy import Signal, Token, evaluate
+from models.strategy import TOKEN_CODE, Signal, Token, evaluate
 from sentitrade.settings import CostSettings, Settings
 
-_DUST = 1e-9
+_DUST = rules.EPS
 SHARE_STEP = 0.01  # Polymarket sizes are in hundredths of a share: a smaller remainder cannot be sold
 Outcome = Literal["YES", "NO"]
 
@@ -54,15 +55,15 @@ class MarketInfo:
 
     def fee(self, shares: float, price: float) -> float:
         """Taker fee for a fill here: zero unless the market has fees enabled."""
-        return taker_fee(shares, price, self.fee_rate, self.fee_exponent) if self.fees_enabled else 0.0
+        return rules.market_fee(shares, price, self.fees_enabled, self.fee_rate, self.fee_exponent, 1.0)
 
     def fee_per_share(self, price: float) -> float:
-        return fee_per_share(price, self.fee_rate, self.fee_exponent) if self.fees_enabled else 0.0
+        return rules.market_fee_per_share(price, self.fees_enabled, self.fee_rate, self.fee_exponent)
 
 
 def token_mid(token: Token, mid_yes: float) -> float:
     """YES and NO pay out 1 together, so the NO mid is 1 − the YES mid."""
-    return mid_yes if token == "YES" else 1.0 - mid_yes
+    return rules.token_mid(TOKEN_CODE[token], mid_yes)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class Quotes:
         spread (our own slippage is the cost of selling, not the market's quote); 0 without any bid."""
         if book := self.book(market, token):
             return book.bids[0][0] if book.bids else 0.0
-        return max(token_mid(token, mid_yes) - self.cost_scale * self.costs.half_spread, 0.0)
+        return rules.bid_mark(token_mid(token, mid_yes), self.costs.half_spread, self.cost_scale)
 
     def limit(self, market: str, token: Token, side: Side, shares: float, mid_yes: float) -> float | None:
         """The worst price the levels need to fill `shares` (the last one if they cannot): a marketable
@@ -150,8 +151,8 @@ class Quotes:
 
     def fee(self, market: str) -> Callable[[float, float], float]:
         """The taker fee of `shares` at `price` in `market`, as scaled."""
-        info = self.markets[market]
-        return lambda shares, price: round(self.cost_scale * info.fee(shares, price), 5)
+        i, scale = self.markets[market], self.cost_scale
+        return lambda shares, price: rules.market_fee(shares, price, i.fees_enabled, i.fee_rate, i.fee_exponent, scale)
 
     def fee_per_share(self, market: str) -> Callable[[float], float]:
         info = self.markets[market]

@@ -6,8 +6,10 @@ stop-loss / take-profit force exits: a rule that merely blocks entries must neve
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 
+from models import rules
 from sentitrade.settings import RiskSettings
 
 
@@ -25,10 +27,7 @@ def kelly(q: float, price: float, cost: float, move: float) -> tuple[float, floa
     f* > 0 exactly when μ > 0 (which needs move > cost). f* may exceed 1, since small likely moves call
     for leverage; the caps in `RiskManager.stake` never give it.
     """
-    net = ((2 * q - 1) * move - cost) / price
-    if net <= 0:
-        return net, 0.0
-    return net, price * (q / (move + cost) - (1 - q) / (move - cost))
+    return rules.kelly(q, price, cost, move)
 
 
 def _utc_date(ts: datetime) -> date:
@@ -58,21 +57,18 @@ class RiskManager:
         needs a human to look at it.
         """
         day = _utc_date(ts)
-        if day != self.day:
-            self.day, self.day_stopped = day, False
-            self.day_start = equity if self.equity is None else self.equity
-        self.equity = equity
-        self.peak = equity if self.peak is None else max(self.peak, equity)
-        if self.risk.daily_loss_limit and equity < self.day_start * (1 - self.risk.daily_loss_limit):
-            self.day_stopped = True
-        if equity < self.peak * (1 - self.risk.max_drawdown):
-            self.halted = True
+        last = math.nan if self.equity is None else self.equity
+        peak = math.nan if self.peak is None else self.peak
+        self.peak, self.day_start, self.day_stopped, self.halted = rules.observe(
+            day != self.day, equity, last, peak, self.day_start, self.day_stopped, self.halted,
+            self.risk.daily_loss_limit, self.risk.max_drawdown)
+        self.day, self.equity = day, equity
         return self.halted
 
     @property
     def drawdown(self) -> float:
         """Fall of the last observed equity below its peak, as a fraction (0 before any observation)."""
-        return 1.0 - self.equity / self.peak if self.peak and self.equity is not None else 0.0
+        return rules.drawdown(math.nan if self.equity is None else self.equity, math.nan if self.peak is None else self.peak)
 
     def entry_blocks(self, ts: datetime, last_tweet_at: datetime | None, last_price_at: datetime | None) -> list[str]:
         """Why no new position may open at `ts` (empty: nothing blocks): the day's loss, or stale inputs.
@@ -86,16 +82,17 @@ class RiskManager:
             blocks.append(f"day's loss past {r.daily_loss_limit:.0%} of its start {self.day_start:.2f}")
         ages = (("tweet", last_tweet_at, r.max_tweet_age_s), ("price", last_price_at, r.max_price_age_s))
         for what, at, bound in ages:
-            if bound and at is not None and (age := (ts - at).total_seconds()) > bound:
+            if at is not None and rules.stale(age := (ts - at).total_seconds(), bound):
                 blocks.append(f"newest {what} {age:g}s old > {bound:g}s")
         return blocks
 
     def exit_reason(self, avg_cost: float, mid: float) -> tuple[str, str] | None:
         """("stop-loss" or "take-profit", why) when a position bought at `avg_cost` must go at its token's `mid`."""
         stop, take = self.risk.stop_loss, self.risk.take_profit
-        if stop and mid <= avg_cost * (1 - stop):
+        kind = rules.exit_kind(avg_cost, mid, stop, take)
+        if kind == 1:
             return "stop-loss", f"stop-loss: mid {mid:g} <= avg cost {avg_cost:.4g} × (1 − {stop:g})"
-        if take and mid >= avg_cost * (1 + take):
+        if kind == 2:
             return "take-profit", f"take-profit: mid {mid:g} >= avg cost {avg_cost:.4g} × (1 + {take:g})"
         return None
 
@@ -108,26 +105,22 @@ class RiskManager:
         the others marked at their bid, this one at its cost) stays within `max_total_exposure` of equity.
         """
         r = self.risk
-        net, full = kelly(q, price, cost, r.expected_move)
+        amount, net, full, fraction, flags = rules.stake(
+            q, price, cost, equity, exposure, self.drawdown, r.kelly_fraction, r.expected_move, r.max_position_fraction,
+            r.drawdown_reduce_at, r.drawdown_reduce_factor, r.max_drawdown, r.max_total_exposure)
         if full <= 0:
             return 0.0, [f"net return {net:+.2%}/$ after costs {cost:.3g}/share: no stake"]
-        fraction = r.kelly_fraction * full
-        notes = [f"kelly {fraction:.3g} of equity on net return {net:+.2%}/$"]
-        if fraction > r.max_position_fraction:
-            fraction = r.max_position_fraction
-            notes.append(f"capped at {fraction:.0%} per market")
-        reduce_at = r.drawdown_reduce_at * r.max_drawdown
-        if r.drawdown_reduce_factor < 1 and self.drawdown >= reduce_at:
-            fraction *= r.drawdown_reduce_factor
-            notes.append(f"drawdown {self.drawdown:.1%} >= {reduce_at:.1%}: stake × {r.drawdown_reduce_factor:g}")
-        equity = max(equity, 0.0)
-        stake = fraction * equity
-        room = r.max_total_exposure * equity - exposure
-        if stake > room:
+        notes = [f"kelly {r.kelly_fraction * full:.3g} of equity on net return {net:+.2%}/$"]
+        if flags & rules.CAPPED:
+            notes.append(f"capped at {r.max_position_fraction:.0%} per market")
+        if flags & rules.REDUCED:
+            notes.append(f"drawdown {self.drawdown:.1%} >= {r.drawdown_reduce_at * r.max_drawdown:.1%}: "
+                         f"stake × {r.drawdown_reduce_factor:g}")
+        if flags & rules.EXPOSURE_CAPPED:
+            equity = max(equity, 0.0)
             notes.append(f"total exposure {exposure:.2f} of cap {r.max_total_exposure:.0%} × {equity:.2f}: "
-                         f"stake {stake:.2f} -> {max(room, 0.0):.2f}")
-            stake = max(room, 0.0)
-        return stake, notes
+                         f"stake {fraction * equity:.2f} -> {amount:.2f}")
+        return amount, notes
 
     def state(self) -> dict:
         """Everything the rules remember, JSON-serializable (see `TradingEngine.snapshot`)."""

@@ -9,9 +9,12 @@ import math
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
+from models import rules
 from sentitrade.settings import StrategySettings
 
 Token = Literal["YES", "NO"]
+TOKEN_CODE: dict[Token | None, int] = {None: rules.FLAT, "YES": rules.YES, "NO": rules.NO}
+CODE_TOKEN: dict[int, Token | None] = {code: token for token, code in TOKEN_CODE.items()}
 
 
 class Signal(StrEnum):
@@ -50,22 +53,24 @@ def evaluate(p_up: float, n_tweets: int, mid_yes: float, rule: StrategySettings,
     is kept as it is.
     """
     blocks = []
-    if n_tweets < rule.min_tweets:
+    if rules.too_few_tweets(n_tweets, rule.min_tweets):
         blocks.append(f"{n_tweets} tweets < min {rule.min_tweets}")
-    if not rule.min_price <= mid_yes <= rule.max_price:
+    if rules.outside_price_band(mid_yes, rule.min_price, rule.max_price):
         blocks.append(f"price {mid_yes:g} outside [{rule.min_price:g}, {rule.max_price:g}]")
+    wanted = Signal.holding(CODE_TOKEN[rules.signal(p_up, TOKEN_CODE[held], rule.buy_above, rule.sell_below,
+                                                        rule.exit_at)])
+    return Verdict(wanted, _reason(p_up, wanted, rule), tuple(blocks))
+
+
+def _reason(p_up: float, wanted: Signal, rule: StrategySettings) -> str:
     if math.isnan(p_up):
-        return Verdict(Signal.holding(held), "no prediction", tuple(blocks))
-    return Verdict(*_signal(p_up, rule, held), tuple(blocks))
-
-
-def _signal(p_up: float, rule: StrategySettings, held: Token | None) -> tuple[Signal, str]:
+        return "no prediction"
     if p_up > rule.buy_above:
-        return Signal.BUY, f"p_up {p_up:.3f} > {rule.buy_above:g}"
+        return f"p_up {p_up:.3f} > {rule.buy_above:g}"
     if p_up < rule.sell_below:
-        return Signal.SELL, f"p_up {p_up:.3f} < {rule.sell_below:g}"
-    if held == "YES" and p_up > rule.exit_at:
-        return Signal.BUY, f"p_up {p_up:.3f} still above exit {rule.exit_at:g}"
-    if held == "NO" and p_up < rule.exit_at:
-        return Signal.SELL, f"p_up {p_up:.3f} still below exit {rule.exit_at:g}"
-    return Signal.HOLD, f"p_up {p_up:.3f} within [{rule.sell_below:g}, {rule.buy_above:g}]"
+        return f"p_up {p_up:.3f} < {rule.sell_below:g}"
+    if wanted == Signal.BUY:
+        return f"p_up {p_up:.3f} still above exit {rule.exit_at:g}"
+    if wanted == Signal.SELL:
+        return f"p_up {p_up:.3f} still below exit {rule.exit_at:g}"
+    return f"p_up {p_up:.3f} within [{rule.sell_below:g}, {rule.buy_above:g}]"
