@@ -91,7 +91,7 @@ def _load_pipeline_settings(settings: Settings) -> None:
 def demo(
     seed: Seed = 7,
     markets: Annotated[int, typer.Option(min=1, max=24, help="Markets to simulate.")] = 2,
-    days: Annotated[int, typer.Option(min=3, max=24, help="Days of data; the last `holdout_days` are held out.")] = 7,
+    days: Annotated[int, typer.Option(min=3, max=24, help="Days of data: the last SENTITRADE_HOLDOUT_DAYS (2) are the untouched test span, the 3 before them the validation folds.")] = 7,
     tweets_per_day: Annotated[int, typer.Option(min=100, help="Tweets per day across all markets.")] = 7200,
     no_signal: Annotated[bool, typer.Option("--no-signal", help="Control set: tweets and prices independent.")] = False,
     data_dir: DataDir = Path("data"),

@@ -25,9 +25,9 @@ def test_negative_or_zero_sizes(tmp_path, args, named):
     assert named in line
 
 
-def test_demo_too_short_for_its_held_out_days(tmp_path):
-    line = one_line_error(run_cli("demo", "--days", "4", "--data-dir", str(tmp_path)))
-    assert "--days must exceed the 3 held-out days" in line
+def test_demo_too_short_for_its_test_span_and_folds(tmp_path):
+    line = one_line_error(run_cli("demo", "--days", "5", "--data-dir", str(tmp_path)))
+    assert "--days 5 is too few: the 2 test days, 3 validation fold(s) of 1 day(s) and 1 day to train on need 6" in line
 
 
 def test_trade_with_missing_data_directory(tmp_path):
