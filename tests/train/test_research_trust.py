@@ -24,6 +24,7 @@ from dbt.cli.main import dbtRunner
 from connectors.lake import Lake
 from connectors.replay.generator import ReplayConfig
 from models import research
+from models.backtest import cost_sensitivity
 from models.features import DBT_PROJECT_DIR
 from models.promote import Candidate, choose
 from sentitrade.settings import CostSettings, ResearchSettings, RiskSettings, Settings, StrategySettings
@@ -38,6 +39,7 @@ class Version:
 
     candidate: Candidate
     cost_sensitivity: pd.DataFrame
+    test_decisions: pd.DataFrame
 
     def test_return_at(self, scale: float) -> float:
         table = self.cost_sensitivity
@@ -94,7 +96,7 @@ def study(data: ResearchLake, settings: Settings) -> Study:
             validation_auc=trained.cv.summary["auc_mean"], validation_return=metrics["validation_return"],
             validation_sharpe_daily=metrics.get("validation_sharpe_daily", math.nan),
             test_return=metrics["test_return"], test_span=prepared.test_span)
-        versions.append(Version(candidate, runs.cost_sensitivity))
+        versions.append(Version(candidate, runs.cost_sensitivity, test))
     return Study(versions, settings)
 
 
@@ -166,9 +168,15 @@ def test_on_the_control_no_version_is_promoted(studies, seed):
 BOUND = 0.01
 
 
+EAGER = {"buy_above": 0.52, "sell_below": 0.48}  # a forced champion that trades on small views, so it trades on noise
+
+
 @pytest.mark.parametrize("seed", [7, 11])
-def test_a_forced_promotion_on_the_control_earns_nothing_beyond_the_zero_cost_run(studies, seed):
-    """The learned version with the best validation metric, promoted anyway, on the test span.
+def test_a_forced_promotion_on_the_control_earns_nothing_beyond_the_zero_cost_run(studies, lakes, seed):
+    """The learned version with the best validation metric, promoted anyway, on the test span; traded twice:
+    with the default thresholds, and eagerly (enter beyond 0.52 / 0.48), since on noise the models' P(up)
+    mostly stays inside the default band and a version that never trades would test nothing. (Eagerly, it
+    trades at costs x0; at x1 Kelly, sizing on the return net of costs, finds no stake worth taking.)
 
     Bound tested: its profit at costs x1, max(return, 0), is at most its profit at costs x0, and at most
     +1% (BOUND). Costs only take from a trade, so any profit at real costs must already show without them;
@@ -179,12 +187,19 @@ def test_a_forced_promotion_on_the_control_earns_nothing_beyond_the_zero_cost_ru
     champions earn there, is what luck may leave; a learned version earning more on noise would mean the
     backtest invents profit.
     """
-    found = studies(seed, False)
+    found, data = studies(seed, False), lakes(seed, False)
     metric = found.settings.research.promotion_metric
     learned = [v for v in found.versions if not v.candidate.is_baseline]
     forced = max(learned, key=lambda v: (v.candidate.metric(metric), int(v.candidate.version)))
-    at_cost, free = forced.test_return_at(1.0), forced.test_return_at(0.0)
-    assert at_cost == pytest.approx(forced.candidate.test_return, abs=1e-12)  # the table's x1 run is the test backtest
-    assert max(at_cost, 0.0) <= max(free, 0.0), (
-        f"{forced.candidate.kind}: x1 {at_cost:+.4f}, x0 {free:+.4f}{found.table()}")
-    assert at_cost <= BOUND, f"{forced.candidate.kind} earns {at_cost:+.4f} on noise{found.table()}"
+    eager = found.settings.model_copy()
+    eager.costs, eager.risk = found.settings.costs, found.settings.risk
+    eager.strategy = found.settings.strategy.model_copy(update=EAGER)
+    eager_table = cost_sensitivity(forced.test_decisions, data.markets, eager, prices=data.prices)
+    # the eager run does trade on the noise without costs; with them, Kelly finds no edge that clears them
+    assert eager_table.loc[eager_table["scale"] == 0.0, "n_fills"].item() > 0, eager_table
+    for table in (forced.cost_sensitivity, eager_table):
+        returns = dict(zip(table["scale"], table["total_return"], strict=True))
+        at_cost, free = returns[1.0], returns[0.0]
+        assert max(at_cost, 0.0) <= max(free, 0.0), f"{forced.candidate.kind}: x1 {at_cost:+.4f}, x0 {free:+.4f}\n{table}"
+        assert at_cost <= BOUND, f"{forced.candidate.kind} earns {at_cost:+.4f} on noise\n{table}"
+    assert forced.test_return_at(1.0) == pytest.approx(forced.candidate.test_return, abs=1e-12)  # x1 is the test backtest
