@@ -94,6 +94,9 @@ class ResearchSettings(BaseSettings):
     )
 
 
+SECTIONS = ("risk", "costs", "strategy", "research", "trader")  # each read from its own prefix on first use
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTITRADE_", env_file=".env", extra="ignore")
 
@@ -112,6 +115,13 @@ class Settings(BaseSettings):
     min_holdout_auc: float = Field(
         0.52, ge=0, le=1, description="A version must reach this mean AUC on the validation folds to be promoted (the test span never decides)."
     )
+
+    def __init__(self, **values) -> None:
+        """`Settings(risk=RiskSettings(...), ...)` sets those sections; `extra="ignore"` would drop them silently."""
+        sections = {name: values.pop(name) for name in SECTIONS if name in values}
+        super().__init__(**values)
+        for name, section in sections.items():
+            setattr(self, name, section)  # where the cached property would have put what it read
 
     @field_validator("data_dir")
     @classmethod

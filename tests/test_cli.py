@@ -63,7 +63,7 @@ def registry_dir(tmp_path_factory):
     from models.baselines import BuyAndHold
     from sentitrade.settings import Settings
     from models.train import BoostedTrees
-    from tests.train.test_registry import _EXPORTED_ENV, HORIZON, TEST_SPAN, feature_rows
+    from tests.train.conftest import _EXPORTED_ENV, HORIZON, TEST_SPAN, feature_rows
 
     data = tmp_path_factory.mktemp("promote")
     settings = Settings(data_dir=data)

@@ -12,7 +12,7 @@ from models.baselines import BuyAndHold, SentimentRule
 from models.promote import PREVIOUS, Candidate, PromotionError, choose, promote, promote_best, rollback
 from models.registry import CHAMPION, aliases, log_evaluation, register_version
 from models.train import BoostedTrees
-from tests.train.test_registry import HORIZON, TEST_SPAN, feature_rows, store  # noqa: F401 (store: a fixture)
+from tests.train.conftest import HORIZON, TEST_SPAN, feature_rows
 
 NAME = "promote-test"
 OLD_SPAN = (pd.Timestamp("2024-03-03"), pd.Timestamp("2024-03-04"))
@@ -85,7 +85,7 @@ def test_without_a_baseline_on_the_current_span_nothing_qualifies():
 
 
 @pytest.fixture(scope="module")
-def versions(store):  # noqa: F811 (the imported fixture)
+def versions(store):
     """v1 xgboost (best validation return), v2 lightgbm (best Sharpe, loses to the rule on return),
     v3 the rule, v4 buy-and-hold, v5 xgboost never backtested, v6 xgboost tested on an older span."""
     frame = feature_rows(11, 3)
