@@ -265,9 +265,9 @@ def test_after_the_websocket_drops_books_come_over_rest_and_the_stream_reconnect
 
 def test_with_the_websocket_unreachable_books_come_by_rest_polling(make_feed, unreachable, rest, caplog):
     caplog.set_level(logging.INFO, logger="trader.feeds.stream")
+    rest.levels[BTC.yes_token_id] = (levels(("0.60", "10")), levels(("0.64", "5")))  # before the first poll can run
     feed = make_feed(ws_url=unreachable, poll_interval_s=0.2)
     events = feed.events()
-    rest.levels[BTC.yes_token_id] = (levels(("0.60", "10")), levels(("0.64", "5")))
     seen = collect(events, priced("btc-100k"))
     assert books_of(seen, BTC.yes_token_id)[0].asks == ((0.64, 5),)
     rest.levels[BTC.yes_token_id] = (levels(("0.61", "10")), levels(("0.64", "5")))
