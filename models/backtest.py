@@ -127,17 +127,23 @@ def run_backtest(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], setting
     return BacktestResult(equity, fills_df, _frame(decisions, Decision), metrics, start, exposure)
 
 
+COST_SCALES = (0.0, 1.0, 2.0)
+
+
 def cost_sensitivity(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], settings: Settings, *,
                      prices: pd.DataFrame | None = None, resolutions: pd.DataFrame | None = None,
-                     books: Mapping[str, Book] | None = None, scales: Iterable[float] = (0, 1, 2)) -> pd.DataFrame:
+                     books: Mapping[str, Book] | None = None, scales: Iterable[float] = COST_SCALES) -> pd.DataFrame:
     """The backtest rerun with every cost (spread, slippage, depth walked, fees) times each scale: an edge
     that only exists at scale 0 is the costs' and not the model's."""
-    rows = []
-    for scale in scales:
-        m = run_backtest(frame, markets, settings, prices=prices, resolutions=resolutions, books=books,
-                         cost_scale=scale).metrics
-        rows.append({"scale": float(scale), **{k: m[k] for k in ("total_return", "n_fills", "fees_paid", "final_equity")}})
-    return pd.DataFrame(rows, columns=["scale", "total_return", "n_fills", "fees_paid", "final_equity"])
+    return sensitivity_table({scale: run_backtest(frame, markets, settings, prices=prices, resolutions=resolutions,
+                                                  books=books, cost_scale=scale) for scale in scales})
+
+
+def sensitivity_table(at_scale: Mapping[float, BacktestResult]) -> pd.DataFrame:
+    """One row per cost scale of the backtests run at those scales."""
+    columns = ["total_return", "n_fills", "fees_paid", "final_equity"]
+    rows = [{"scale": float(scale), **{k: result.metrics[k] for k in columns}} for scale, result in at_scale.items()]
+    return pd.DataFrame(rows, columns=["scale", *columns])
 
 
 def _resolutions(resolutions: pd.DataFrame | None, markets: Mapping[str, MarketInfo]) -> dict[str, tuple]:

@@ -19,7 +19,6 @@ from models.labels import NO_TRADE
 
 SENTIMENT = "sent_mean_1h"
 TWEETS = "n_tweets_1h"
-BASELINE_KINDS = ("sentiment_rule", "buy_and_hold", "one_feature_logistic")
 
 
 def _sentiment(frame: pd.DataFrame) -> np.ndarray:
@@ -119,6 +118,10 @@ class OneFeatureLogistic:
 
     def params(self) -> dict:
         return {"C": self.regularization}
+
+
+BASELINES = {baseline.kind: baseline for baseline in (SentimentRule, BuyAndHold, OneFeatureLogistic)}  # kind -> class
+BASELINE_KINDS = tuple(BASELINES)
 
 
 class ProbabilityModel(PythonModel):

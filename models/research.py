@@ -15,8 +15,8 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from models.backtest import BacktestResult, cost_sensitivity, run_backtest
-from models.baselines import BASELINE_KINDS, BuyAndHold, OneFeatureLogistic, SentimentRule
+from models.backtest import COST_SCALES, BacktestResult, run_backtest, sensitivity_table
+from models.baselines import BASELINE_KINDS, BASELINES
 from models.costs import round_trip_cost
 from models.engine import MarketInfo
 from models.features import dbt_vars
@@ -38,9 +38,6 @@ from models.train import (
 from sentitrade.settings import Settings
 
 KINDS = (*MODEL_KINDS, *BASELINE_KINDS)
-_BASELINES: dict[str, Callable[[], Estimator]] = {
-    "sentiment_rule": SentimentRule, "buy_and_hold": BuyAndHold, "one_feature_logistic": OneFeatureLogistic,
-}
 DECISION_COLUMNS = ["market", "ts", "p_up", "n_tweets_1h", "price"]
 
 
@@ -84,7 +81,6 @@ class Trained:
     estimator: Estimator
     cv: CrossValidation
     test_metrics: dict
-    search: pd.DataFrame | None  # every grid point's mean validation scores (trees only)
 
     @property
     def is_baseline(self) -> bool:
@@ -101,20 +97,20 @@ def train(kind: str, data: ResearchData, settings: Settings) -> Trained:
     if kind in MODEL_KINDS:
         research = settings.research
         search = search_params(kind, data.development, data.folds, research)
-        cv, scores = search.cv, search.scores
+        cv = search.cv
         rounds = max(1, int(np.median(cv.metrics["best_iteration"])))
 
         def make() -> Estimator:
             return BoostedTrees(kind, early_stopping_rounds=research.early_stopping_rounds,
                                 embargo=timedelta(minutes=research.embargo_minutes), rounds=rounds, **search.params)
 
-    elif kind in _BASELINES:
-        make, scores = _BASELINES[kind], None
+    elif kind in BASELINES:
+        make = BASELINES[kind]
         cv = cross_validate(make, data.development, data.folds)
     else:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {KINDS}")
     estimator = make().fit(data.development)
-    return Trained(kind, estimator, cv, evaluate(estimator, data.test), scores)
+    return Trained(kind, estimator, cv, evaluate(estimator, data.test))
 
 
 def decisions(features: pd.DataFrame, p_up: np.ndarray | pd.Series) -> pd.DataFrame:
@@ -158,7 +154,9 @@ class Backtests:
 
 def backtest(validation: pd.DataFrame, test: pd.DataFrame, markets: Mapping[str, MarketInfo], prices: pd.DataFrame,
              settings: Settings, resolutions: pd.DataFrame | None = None) -> Backtests:
-    """Backtest the out-of-fold validation decisions and the test span alike: same engine, prices and costs."""
-    runs = [run_backtest(frame, markets, settings, prices=prices, resolutions=resolutions) for frame in (validation, test)]
-    table = cost_sensitivity(test, markets, settings, prices=prices, resolutions=resolutions)
-    return Backtests(*runs, table)
+    """Backtest the out-of-fold validation decisions and the test span alike: same engine, prices and costs.
+    The test span runs at costs x0, x1 and x2; its x1 run is the test backtest itself."""
+    at_scale = {scale: run_backtest(test, markets, settings, prices=prices, resolutions=resolutions, cost_scale=scale)
+                for scale in COST_SCALES}
+    validated = run_backtest(validation, markets, settings, prices=prices, resolutions=resolutions)
+    return Backtests(validated, at_scale[1.0], sensitivity_table(at_scale))
