@@ -1,5 +1,6 @@
 """The backtest compiled: `run_backtest`'s result, from one numba loop over the bars, for sweeps over
-thresholds, costs and seeds.
+thresholds, costs and seeds: `compiled_backtest` for one run, or `prepare` the inputs once and call
+`run_prepared` per setting.
 
 The loop calls the functions of `models.rules`, compiled here from the very code the trader runs, so each
 rule still has one definition; the bookkeeping around them (positions in the order they opened, the next
@@ -16,6 +17,7 @@ import math
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import NamedTuple
 
 import numba
@@ -118,9 +120,13 @@ class State(NamedTuple):
 class CompiledResult:
     equity: pd.Series
     fills: pd.DataFrame
-    metrics: dict[str, float]
     starting_cash: float
     exposure: pd.Series
+
+    @cached_property
+    def metrics(self) -> dict[str, float]:
+        """`models.performance`'s figures, computed when first asked: a sweep may need only the equity."""
+        return performance(self.equity, self.fills, self.starting_cash, self.exposure)
 
 
 # The bookkeeping, as TradingEngine, Portfolio and the exchanges do it
@@ -274,10 +280,26 @@ def _sell(mk: Markets, c: Config, st: State, fills, ts: int, m: int, now_only: b
         _send(mk, c, st, fills, ts, m, tok, False, shares, limit, now_only)
 
 
+@numba.njit(cache=False, inline="always")
+def _any_sellable(order: np.ndarray, n_held: int, shares: np.ndarray, min_size: np.ndarray) -> bool:
+    """Whether any position is at least its market's minimum size: after a halt the rest is dust that no
+    order can sell, and checking here spares every later row a call (each costs a reference count per array)."""
+    for k in range(n_held):
+        if shares[order[k]] >= min_size[order[k]]:
+            return True
+    return False
+
+
 @numba.njit(cache=False)
 def _close_all(mk: Markets, c: Config, st: State, fills, ts: int, now_only: bool) -> None:
-    for m in st.order[:st.n_held[0]].copy():
-        _sell(mk, c, st, fills, ts, m, now_only)
+    """Sell every position in the order they opened. A sale that closes one removes it from `order`, so the
+    next one moves into its place: no copy of `order` is made."""
+    k = 0
+    while k < st.n_held[0]:
+        held = st.n_held[0]
+        _sell(mk, c, st, fills, ts, st.order[k], now_only)
+        if st.n_held[0] == held:
+            k += 1
 
 
 @numba.njit(cache=False)
@@ -336,7 +358,7 @@ def _run(mk: Markets, c: Config, st: State, fills, ts, market, p_up, n_tweets, m
             if resolved[m] or now >= end_at[m]:
                 continue
             if _observe(risk, c, now, money[0] + _exposure(order, n_held[0], value)):
-                if n_held[0]:
+                if _any_sellable(order, n_held[0], shares, mk.min_size):
                     _close_all(mk, c, st, fills, now, False)
                 continue
             if held and exit_kind(avg[m], token_mid(held, mid[i]), c.stop_loss, c.take_profit):
@@ -450,16 +472,30 @@ def _times(ns: np.ndarray, like: pd.Series) -> pd.DatetimeIndex:
     return times.tz_localize("UTC").tz_convert(tz) if tz is not None else times
 
 
-def compiled_backtest(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], settings: Settings, *,
-                      prices: pd.DataFrame | None = None, resolutions: pd.DataFrame | None = None,
-                      books: Mapping | None = None, cost_scale: float = 1.0) -> CompiledResult:
-    """`models.backtest.run_backtest` on the same inputs, with the same equity and fills, compiled.
+class Inputs(NamedTuple):
+    """A backtest's inputs as the loop reads them, made once by `prepare`: a sweep over thresholds, costs
+    and seeds runs `run_prepared` on them again and again (the setting-free part of every run)."""
 
-    Recorded order books are not supported (only the cost model prices fills here): pass them to
-    `run_backtest`. The first call in a process compiles the loop (seconds); later ones run at once.
-    """
-    if books:
-        raise ValueError("compiled_backtest prices fills with the cost model only: use run_backtest for recorded books")
+    info: list[MarketInfo]  # by market code
+    markets: Markets
+    ts: np.ndarray  # the decision rows that can trade (with a price), in (ts, market) order
+    code: np.ndarray
+    p_up: np.ndarray
+    n_tweets: np.ndarray
+    price: np.ndarray
+    tweet_age_s: np.ndarray
+    price_age_s: np.ndarray
+    due_market: np.ndarray  # the resolutions, by market code
+    due_at: np.ndarray
+    due_outcome: np.ndarray
+    settle_until: int
+    like: pd.Series  # the frame's timestamps, whose time zone the results keep
+
+
+def prepare(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], *, prices: pd.DataFrame | None = None,
+            resolutions: pd.DataFrame | None = None) -> Inputs:
+    """`run_backtest`'s inputs (the decision frame, the markets' terms, the observed prices, the resolutions)
+    as arrays in the loop's order."""
     if missing := set(COLUMNS) - set(frame.columns):
         raise ValueError(f"backtest frame lacks columns {sorted(missing)}")
     names = sorted(markets)  # codes in name order: rows sorted by (ts, code) are sorted by (ts, market)
@@ -479,21 +515,39 @@ def compiled_backtest(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], se
         seen = prices[prices["price"].notna()]
         observed = (_codes(seen["market"], names), _ns(seen["ts"]), seen["price"].to_numpy(float))
     due = list(_resolutions(resolutions, markets).items())
-    settle_until = int(max(ts[rows].max(), observed[1].max())) if len(rows) else 0
-    fills = List.empty_list(FILL)
-    equity, exposure, stamps = _run(
-        _markets(info, observed, {m: at for m, (at, _) in due}), _config(settings, cost_scale),
-        _state(len(info), settings.risk.starting_cash), fills, ts[rows], code[rows].astype(np.int64),
+    return Inputs(
+        info, _markets(info, observed, {m: at for m, (at, _) in due}), ts[rows], code[rows].astype(np.int64),
         frame["p_up"].to_numpy(float)[rows], frame["n_tweets_1h"].fillna(0).to_numpy(np.int64)[rows], price[rows],
         _age_s(frame, "last_tweet_at", ts)[rows], _age_s(frame, "last_price_at", ts)[rows],
         np.array([names.index(m) for m, _ in due], dtype=np.int64), _ns([at for _, (at, _) in due]),
         np.array([rules.YES if outcome == "YES" else rules.NO for _, (_, outcome) in due], dtype=np.int64),
-        settle_until)
-    index = _times(stamps, frame["ts"]).rename("ts")
-    equity_s, exposure_s = pd.Series(equity, index, name="equity"), pd.Series(exposure, index, name="exposure")
-    fills_df = _fills(fills, info, frame["ts"])
-    start = settings.risk.starting_cash
-    return CompiledResult(equity_s, fills_df, performance(equity_s, fills_df, start, exposure_s), start, exposure_s)
+        int(max(ts[rows].max(), observed[1].max())) if len(rows) else 0, frame["ts"])
+
+
+def run_prepared(inputs: Inputs, settings: Settings, cost_scale: float = 1.0) -> CompiledResult:
+    """The compiled loop on prepared inputs under `settings`' strategy, risk and cost rules. The first call
+    in a process compiles the loop (seconds); later ones run at once."""
+    fills = List.empty_list(FILL)
+    equity, exposure, stamps = _run(
+        inputs.markets, _config(settings, cost_scale), _state(len(inputs.info), settings.risk.starting_cash), fills,
+        inputs.ts, inputs.code, inputs.p_up, inputs.n_tweets, inputs.price, inputs.tweet_age_s, inputs.price_age_s,
+        inputs.due_market, inputs.due_at, inputs.due_outcome, inputs.settle_until)
+    index = _times(stamps, inputs.like).rename("ts")
+    return CompiledResult(pd.Series(equity, index, name="equity"), _fills(fills, inputs.info, inputs.like),
+                          settings.risk.starting_cash, pd.Series(exposure, index, name="exposure"))
+
+
+def compiled_backtest(frame: pd.DataFrame, markets: Mapping[str, MarketInfo], settings: Settings, *,
+                      prices: pd.DataFrame | None = None, resolutions: pd.DataFrame | None = None,
+                      books: Mapping | None = None, cost_scale: float = 1.0) -> CompiledResult:
+    """`models.backtest.run_backtest` on the same inputs, with the same equity and fills, compiled.
+
+    Recorded order books are not supported (only the cost model prices fills here): pass them to
+    `run_backtest`.
+    """
+    if books:
+        raise ValueError("compiled_backtest prices fills with the cost model only: use run_backtest for recorded books")
+    return run_prepared(prepare(frame, markets, prices=prices, resolutions=resolutions), settings, cost_scale)
 
 
 def _fills(fills, info: list[MarketInfo], like: pd.Series) -> pd.DataFrame:

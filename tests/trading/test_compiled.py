@@ -134,6 +134,20 @@ def test_real_daily_bars_with_settlement_give_the_same_backtest(make_settings):
     assert settled["market"].nunique() > 5 and (settled["price"] == 1.0).any() and (settled["price"] == 0.0).any()
 
 
+def test_a_sweep_over_prepared_inputs_gives_each_settings_own_backtest(make_settings):
+    """`prepare` once, `run_prepared` per setting: no run changes the inputs the next one reads."""
+    frame, prices, markets, resolutions = random_inputs(8)
+    inputs = compiled.prepare(frame, markets, prices=prices, resolutions=resolutions)
+    returns = []
+    for buy_above, max_drawdown in [(0.6, 0.5), (0.7, 0.05), (0.6, 0.5)]:
+        settings = make_settings(strategy={"buy_above": buy_above, "sell_below": 1 - buy_above},
+                                 **{**EVERY_RULE, "max_drawdown": max_drawdown})
+        got = compiled.run_prepared(inputs, settings)
+        assert_same(run_backtest(frame, markets, settings, prices=prices, resolutions=resolutions), got)
+        returns.append(got.metrics["total_return"])
+    assert returns[0] == returns[2] != returns[1]
+
+
 def test_recorded_books_are_refused(make_settings):
     frame, prices, markets, _ = random_inputs(7, n_markets=1, n_bars=10)
     with pytest.raises(ValueError, match="recorded books"):
