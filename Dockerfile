@@ -1,4 +1,5 @@
-# One image for the Dagster webserver and daemon, the MLflow server and the trader.
+# One image for every service of ours in docker-compose.yml: the Dagster user-code server, webserver and
+# daemon, the MLflow server and the trader.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
@@ -8,7 +9,10 @@ COPY models models
 COPY orchestration orchestration
 COPY trader trader
 COPY dbt dbt
+COPY deploy deploy
 COPY workspace.yaml ./
-RUN pip install --no-cache-dir -c constraints.txt torch==2.13.0 && pip install --no-cache-dir -c constraints.txt -e .
+# torch first, with its exact pin (a looser resolution pulls a multi-GB CUDA build); `production` adds boto3 for
+# MLflow's artifacts on S3-compatible storage.
+RUN pip install --no-cache-dir -c constraints.txt torch==2.13.0 && pip install --no-cache-dir -c constraints.txt -e '.[production]'
 ENV DAGSTER_HOME=/opt/dagster SENTITRADE_DATA_DIR=/data
 COPY deploy/dagster.yaml /opt/dagster/dagster.yaml

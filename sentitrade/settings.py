@@ -203,6 +203,9 @@ class TraderSettings(BaseSettings):
     ledger_outage_s: float = Field(
         300.0, gt=0, description="Wait this long for an unreachable ledger database (trading paused), then exit with code 75."
     )
+    metrics_address: str = Field(
+        "127.0.0.1", min_length=1, description="Address the Prometheus endpoint (`--metrics-port`) listens on; 0.0.0.0 in a container, for Prometheus to reach it."
+    )
 
     @field_validator("shadow_aliases", mode="before")
     @classmethod

@@ -50,7 +50,7 @@ def run_trader(settings: Settings, model_name: str, options: TradeOptions, *, st
             return lambda t, status: progress.update(task, advance=1, description=status)
 
         trader = build_trader(settings, model_name, options, stop=stop, progress=bar)
-        server = trader.metrics.serve(metrics_port) if metrics_port is not None else None
+        server = trader.metrics.serve(metrics_port, settings.trader.metrics_address) if metrics_port is not None else None
         try:
             summary = trader.run()
         finally:

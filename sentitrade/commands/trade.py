@@ -48,7 +48,7 @@ def trade(
     end: Annotated[str | None, typer.Option(help="Replay until this UTC time (default: the champion's held-out end).")] = None,
     speed: Annotated[float, typer.Option(min=0, help="Replay N times faster than real time; 0: as fast as possible. Decisions are the same at any speed.")] = 0.0,
     fresh: Annotated[bool, typer.Option("--fresh", help="Abandon this model's unfinished run (marked aborted) and start a new one.")] = False,
-    metrics_port: Annotated[int | None, typer.Option(min=0, max=65535, help="Serve Prometheus metrics on this port (127.0.0.1).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(min=0, max=65535, help="Serve Prometheus metrics on this port (on SENTITRADE_TRADER_METRICS_ADDRESS, 127.0.0.1 unless set).")] = None,
     log_format: Annotated[LogFormat, typer.Option(help="Logs on standard error: text lines, or one JSON object per line.")] = LogFormat.text,
     model_name: Annotated[str | None, typer.Option(help="Registered model to trade (default: SENTITRADE_MODEL_NAME).")] = None,
     data_dir: DataDir = Path("data"),

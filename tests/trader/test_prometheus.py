@@ -10,10 +10,14 @@ import socket
 import subprocess
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.trader.conftest import span_args, start_trader, wait_for
+
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "prometheus.yml"
 
 
 def _free_port() -> int:
@@ -42,11 +46,11 @@ def prometheus_binary() -> str:
 
 def test_prometheus_scrapes_the_trader(trade_dir, holdout_start, prometheus_binary, tmp_path):
     trader_port, prometheus_port = _free_port(), _free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: trader\n    static_configs:\n      - targets: ['127.0.0.1:{trader_port}']\n"
-    )
+    config = tmp_path / "prometheus.yml"  # the stack's own config, its target on loopback and scraped every second
+    stack = yaml.safe_load(REPO_CONFIG.read_text())
+    stack["global"]["scrape_interval"] = "1s"
+    stack["scrape_configs"][0]["static_configs"][0]["targets"] = [f"127.0.0.1:{trader_port}"]
+    config.write_text(yaml.safe_dump(stack))
     trader = start_trader(trade_dir, *span_args(holdout_start, 24), "--speed", "300", "--metrics-port", str(trader_port))
     prometheus = subprocess.Popen(
         [prometheus_binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
