@@ -148,3 +148,10 @@ def test_the_grafana_dashboard_queries_only_metrics_the_trader_exports():
     provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "sentitrade.yml").read_text())
     mounts = _services()["grafana"]["volumes"]
     assert f"./deploy/grafana/dashboards:{provider['providers'][0]['options']['path']}:ro" in mounts
+
+
+def test_env_example_documents_every_variable_the_compose_file_reads():
+    compose = (ROOT / "docker-compose.yml").read_text()
+    read = set(re.findall(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)", compose))
+    documented = set(re.findall(r"^#? ?([A-Z_][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read and read <= documented, sorted(read - documented)
