@@ -293,6 +293,18 @@ def log_evaluation(run_id: str, metrics: dict, artifacts: dict[str, Path] | None
             client.set_registered_model_tag(version.name, TEST_SPAN, span_text(span))
 
 
+def versions_without_backtest(model_name: str) -> list[tuple[str, dict[str, str]]]:
+    """(version, tags) of every version with no `test_return` evidence yet, oldest first: registered
+    outside the research job, or by a research run that failed before its backtest."""
+    try:
+        found = MlflowClient().search_model_versions(f"name = '{model_name}'")
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
+        return []
+    return sorted(((str(v.version), dict(v.tags)) for v in found if "test_return" not in v.tags), key=lambda vt: int(vt[0]))
+
+
 def current_test_span(model_name: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     """The span the latest research run tested on (the registered model's tag); None before any evaluation."""
     try:

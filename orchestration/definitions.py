@@ -21,6 +21,7 @@ from orchestration.checks import training_set_is_usable
 from orchestration.partitions import daily
 from orchestration.resources import build_resources
 from orchestration.sensors import fresh_tweets, newest_tweets_sensor
+from orchestration.versions import backtest_version, new_versions_sensor
 from sentitrade.settings import Settings
 
 DAILY_ASSETS = AssetSelection.assets(raw_tweets, scored_tweets, price_history)
@@ -35,16 +36,17 @@ research = define_asset_job(
 
 
 def build_definitions(settings: Settings) -> Definitions:
+    running = DefaultSensorStatus.RUNNING if settings.env == "production" else DefaultSensorStatus.STOPPED  # on where a daemon runs
     return Definitions(
         assets=[raw_tweets, markets, price_history, scored_tweets, dbt_features, *model_assets, *backtest_assets, promotion],
         asset_checks=[training_set_is_usable, price_history_is_valid, price_history_has_no_long_gaps],
-        jobs=[discover_markets, daily_ingest, research, fresh_tweets],
+        jobs=[discover_markets, daily_ingest, research, fresh_tweets, backtest_version],
         schedules=[
             ScheduleDefinition(job=discover_markets, cron_schedule="0 0 * * *"),
             build_schedule_from_partitioned_job(daily_ingest, hour_of_day=0, minute_of_hour=15),
             ScheduleDefinition(job=research, cron_schedule="0 2 * * *"),
         ],
-        sensors=[newest_tweets_sensor(DefaultSensorStatus.RUNNING if settings.env == "production" else DefaultSensorStatus.STOPPED)],
+        sensors=[newest_tweets_sensor(running), new_versions_sensor(running)],
         resources=build_resources(settings),
     )
 

@@ -30,6 +30,7 @@ from sentitrade.settings import Settings
 TRAINING_SET = AssetKey("training_set")
 FEATURES = AssetKey("features")
 PRICES = AssetKey("stg_prices")
+DAGSTER_RUN_TAG = "dagster_run_id"  # on each version a model asset registers: the new-versions sensor waits for its run
 
 
 def market_infos(lake: LakeResource) -> dict[str, MarketInfo]:
@@ -72,7 +73,7 @@ def _model_asset(kind: str):
             ref = registry.register_version(
                 trained.estimator, model_name=mlflow.model_name, train=data.development, test_span=data.test_span,
                 horizon=research.label_horizon(), scorer_version=scorer_version(), metrics=metrics,
-                artifacts=_evaluation_files(trained, validation, data, Path(tmp)),
+                artifacts=_evaluation_files(trained, validation, data, Path(tmp)), tags={DAGSTER_RUN_TAG: context.run_id},
             )
         auc = summary["validation_auc_mean"]
         context.log.info(f"{kind}: validation AUC {auc:.3f} ± {summary['validation_auc_std']:.3f} over {len(data.folds)} folds, "
