@@ -22,7 +22,6 @@ from connectors.lake import Lake
 from sentitrade.settings import Settings
 
 
-
 def data_days(settings: Settings) -> list[date]:
     """Every day of tweets the lake holds or the replay data set covers, oldest first."""
     days = set(Lake(settings.lake_dir).days("raw_tweets"))

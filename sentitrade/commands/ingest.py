@@ -58,12 +58,17 @@ def _x_errors() -> Iterator[None]:
         raise UserError(f"the X API failed after retries: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
 
 
-def _landing(data_dir: Path, dead_letter_name: str, source: str, default_market: str = ""):
+def _lake(data_dir: Path):
     from connectors.lake import Lake
-    from models.ingest.landing import landing_into
     from sentitrade.settings import Settings
 
-    return landing_into(Lake(Settings(data_dir=data_dir).lake_dir), dead_letter_name, source, default_market)
+    return Lake(Settings(data_dir=data_dir).lake_dir)
+
+
+def _landing(data_dir: Path, dead_letter_name: str, source: str, default_market: str = ""):
+    from models.ingest.landing import landing_into
+
+    return landing_into(_lake(data_dir), dead_letter_name, source, default_market)
 
 
 def _progress(in_bytes: bool = False):
@@ -130,8 +135,9 @@ def tweets(
         return _from_file(from_path, market, time_format, data_dir)
     window_args = dict(since_id=since_id, until_id=until_id, start_time=utc_moment(start_time, "--start-time"), end_time=utc_moment(end_time, "--end-time"))
     from connectors.x_api import XSettings
+    from models.ingest.rules import with_stored_rules
 
-    settings = load_settings(XSettings, on_parse_error=MARKETS_JSON_HINT)
+    settings = with_stored_rules(load_settings(XSettings, on_parse_error=MARKETS_JSON_HINT), _lake(data_dir))
     if query is not None:
         from models.ingest.landing import TweetIngestSettings
 
@@ -193,7 +199,7 @@ def stream(
     duration: Annotated[float | None, typer.Option(min=1, max=YEAR_S, help="Stop after this many seconds, at most a year (default: until Ctrl-C).")] = None,
     data_dir: DataDir = Path("data"),
 ):
-    """Follow the X filtered stream of the configured markets (SENTITRADE_X_MARKETS) and land it.
+    """Follow the X filtered stream of the tracked markets (the rules file's queries, `sentitrade markets rules`; else SENTITRADE_X_MARKETS) and land it.
 
     Keeps one rule per market in sync first. Survives dropped connections, 429s (waits for the rate-limit reset), 5xx and stalls (no data or keep-alive for SENTITRADE_X_STALL_TIMEOUT_S), reconnecting with backoff; after each reconnect it searches the gap, so nothing is missed. Starts after the newest tweet stored.
 
@@ -203,8 +209,10 @@ def stream(
     from connectors.x_stream import LiveStream
     from models.ingest.landing import newest_stored_id
 
-    settings = load_settings(XSettings, on_parse_error=MARKETS_JSON_HINT)
+    from models.ingest.rules import with_stored_rules
+
     landing = _landing(data_dir, "stream", "filtered stream")
+    settings = with_stored_rules(load_settings(XSettings, on_parse_error=MARKETS_JSON_HINT), landing.lake)
     with _x_errors():
         live = LiveStream(settings, landing, resume_from=newest_stored_id(landing.lake))
         previous = signal.getsignal(signal.SIGINT)
@@ -240,11 +248,9 @@ def _tick(live, progress, task) -> None:
 
 def _import(what: str, table: str, data_dir: Path, run) -> None:
     """Run one import on the lake; a refused file is one line and leaves the store as it was."""
-    from connectors.lake import Lake
     from models.ingest.imports import BadFile
-    from sentitrade.settings import Settings
 
-    lake = Lake(Settings(data_dir=data_dir).lake_dir)
+    lake = _lake(data_dir)
     try:
         report = run(lake)
     except BadFile as exc:
