@@ -44,9 +44,10 @@ class MarketRule:
     regex: tuple[str, ...]
     query: str
 
-    def pattern(self) -> re.Pattern:
-        words = [r"(?<!\w)" + re.escape(k).replace(r"\ ", r"\s+") + r"(?!\w)" for k in self.keywords]
-        return re.compile("|".join([f"(?i:{w})" for w in words] + [f"(?:{r})" for r in self.regex]))
+    def patterns(self) -> list[re.Pattern]:
+        """Each keyword as a whole word or phrase in any case, and each regex compiled alone (its own flags kept)."""
+        words = [re.compile(r"(?<!\w)" + re.escape(k).replace(r"\ ", r"\s+") + r"(?!\w)", re.IGNORECASE) for k in self.keywords]
+        return words + [re.compile(r) for r in self.regex]
 
 
 def read_rules(path: Path) -> list[MarketRule]:
@@ -106,7 +107,8 @@ def with_stored_rules(x_settings, lake: Lake):
 def matches(rules: list[MarketRule], tweets: pa.Table) -> pa.Table:
     """tweet_markets rows: one per (tweet, market) whose rule matches the tweet's text."""
     texts = tweets["text"].to_pylist()
-    rows = [(i, rule.market) for rule, pattern in ((r, r.pattern()) for r in rules) for i, text in enumerate(texts) if pattern.search(text or "")]
+    compiled = [(rule.market, rule.patterns()) for rule in rules]
+    rows = [(i, market) for market, patterns in compiled for i, text in enumerate(texts) if any(p.search(text or "") for p in patterns)]
     index = pa.array([i for i, _ in rows], pa.int64())
     return pa.table({"tweet_id": pc.take(tweets["tweet_id"], index), "market": pa.array([m for _, m in rows], pa.string()),
                      "created_at": pc.take(tweets["created_at"], index)}, schema=TWEET_MARKETS)
