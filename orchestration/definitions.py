@@ -28,6 +28,10 @@ DAILY_ASSETS = AssetSelection.assets(raw_tweets, scored_tweets, price_history)
 
 discover_markets = define_asset_job("discover_markets", selection=AssetSelection.assets(markets), description="Refresh the tracked markets.")
 daily_ingest = define_asset_job("daily_ingest", selection=DAILY_ASSETS, partitions_def=daily, description="One day of tweets, scores and prices.")
+score_tweets = define_asset_job(
+    "score_tweets", selection=AssetSelection.assets(scored_tweets), partitions_def=daily,
+    description="Score one day of the tweets already landed (imports, a backfill), asking no tweet or price source.",
+)
 research = define_asset_job(
     "research",
     selection=AssetSelection.all() - DAILY_ASSETS - AssetSelection.assets(markets),
@@ -40,7 +44,7 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=[raw_tweets, markets, price_history, scored_tweets, dbt_features, *model_assets, *backtest_assets, promotion],
         asset_checks=[training_set_is_usable, price_history_is_valid, price_history_has_no_long_gaps],
-        jobs=[discover_markets, daily_ingest, research, fresh_tweets, backtest_version],
+        jobs=[discover_markets, daily_ingest, score_tweets, research, fresh_tweets, backtest_version],
         schedules=[
             ScheduleDefinition(job=discover_markets, cron_schedule="0 0 * * *"),
             build_schedule_from_partitioned_job(daily_ingest, hour_of_day=0, minute_of_hour=15),

@@ -107,6 +107,19 @@ def demo(
     run_demo(settings, DemoOptions(seed, markets, days, tweets_per_day, not no_signal))
 
 
+@app.command()
+def research(data_dir: DataDir = Path("data")):
+    """Run the research loop on what the lake holds: score each day of tweets, dbt features and labels, train every version, backtest, decide promotion.
+
+    Your own data: land it first with `sentitrade ingest tweets|markets|prices|resolutions --from FILE`. Prints the demo's report; the last line is one JSON object (champion_version, auc_holdout, backtest_return, seconds, ...).
+    """
+    from sentitrade.demo import run_research
+
+    settings = _use_data_dir(data_dir)
+    _load_pipeline_settings(settings)
+    run_research(settings)
+
+
 @replay_app.command("generate")
 def replay_generate(
     seed: Seed = 7,

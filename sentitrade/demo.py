@@ -65,9 +65,6 @@ def _run_job(defs, name: str, instance, hint: str = "", **kwargs):
 
 def materialize_all(settings: Settings, days: list[date], console: Console, started: float) -> dict:
     """Run `discover_markets`, `daily_ingest` for each day, then `research`; return research's asset values by key."""
-    from dagster import AssetKey
-
-    from models.research import KINDS
     from orchestration.definitions import build_definitions
 
     instance = prepare_dagster_home(settings)
@@ -76,14 +73,55 @@ def materialize_all(settings: Settings, days: list[date], console: Console, star
     for day in days:
         _run_job(defs, "daily_ingest", instance, partition_key=day.isoformat())
     console.print(f"[2/4] ingest + score: {len(days)} daily partitions of raw_tweets, scored_tweets, price_history ({time.perf_counter() - started:.0f} s)")
+    return run_research_job(settings, defs, instance, console, started)
+
+
+def run_research_job(settings: Settings, defs, instance, console: Console, started: float, stage: str = "[3/4]") -> dict:
+    """The `research` job (dbt features and labels, every version trained, backtested, promotion); its asset values by key."""
+    from dagster import AssetKey
+
+    from models.research import KINDS
+
     log = settings.data_dir / "logs" / "research.log"
     log.parent.mkdir(exist_ok=True)
     with log.open("w") as sink, contextlib.redirect_stdout(sink):  # dbt's own progress lines go to the log
         research = _run_job(defs, "research", instance, hint=f"{log} and ")
-    console.print(f"[3/4] dbt features + net-of-cost labels; {len(KINDS)} versions (2 learned, {len(KINDS) - 2} baselines) walk-forward "
+    console.print(f"{stage} dbt features + net-of-cost labels; {len(KINDS)} versions (2 learned, {len(KINDS) - 2} baselines) walk-forward "
                   f"validated, backtested, promotion decided ({time.perf_counter() - started:.0f} s)")
     keys = [f"{kind}_{stage}" for kind in KINDS for stage in ("model", "backtest")] + ["promotion"]
     return {key: research.asset_value(AssetKey(key)) for key in keys}
+
+
+def run_research(settings: Settings) -> dict:
+    """`sentitrade research`: the demo's path on whatever the lake holds (imports, a backfill, the stream),
+    no replay generated and no tweet or price source asked: each day of tweets is scored, then the research
+    job runs. Prints the demo's report; the last line is its JSON object."""
+    from connectors.lake import Lake
+    from orchestration.definitions import build_definitions
+
+    console = Console(width=max(110, shutil.get_terminal_size().columns))
+    started = time.perf_counter()
+    lake = Lake(settings.lake_dir)
+    days = lake.days("raw_tweets")
+    for table, how in (("raw_tweets", "tweets (`sentitrade ingest tweets --from FILE`)"), ("markets", "markets (`sentitrade ingest markets --from FILE`)"),
+                       ("price_history", "prices (`sentitrade ingest prices --from FILE --market SLUG`)")):
+        if not (lake.days(table) if table != "markets" else lake.exists(table)):
+            raise UserError(f"the lake at {settings.lake_dir} holds no {table}: import your {how} first")
+    research = settings.research
+    needed = settings.holdout_days + research.folds * research.validation_days + 1
+    if len(days) < needed:
+        raise UserError(f"the lake holds {len(days)} days of tweets; the {settings.holdout_days} test days, {research.folds} validation "
+                        f"fold(s) and 1 day to train on need {needed}: import more days (or lower SENTITRADE_HOLDOUT_DAYS, SENTITRADE_RESEARCH_FOLDS)")
+    instance = prepare_dagster_home(settings)
+    defs = build_definitions(settings)
+    for day in days:
+        _run_job(defs, "score_tweets", instance, partition_key=day.isoformat())
+    console.print(f"[1/2] score: {len(days)} daily partitions of scored_tweets, {days[0]} to {days[-1]} ({time.perf_counter() - started:.0f} s)")
+    values = run_research_job(settings, defs, instance, console, started, stage="[2/2]")
+    report = build_report(values, None, time.perf_counter() - started)
+    print_report(console, settings, values, report, "sentitrade research: learned models against the baselines (the lake's data)")
+    print(json.dumps(report))
+    return report
 
 
 def run_demo(settings: Settings, options: DemoOptions) -> dict:
@@ -163,10 +201,11 @@ def _verdict(backtest: dict, champion: str | None, reason: str) -> str:
     return "promotable" if reason.startswith("promotable") else "rejected"
 
 
-def print_report(console: Console, settings: Settings, values: dict, report: dict) -> None:
+def print_report(console: Console, settings: Settings, values: dict, report: dict,
+                 title: str = "sentitrade demo: learned models against the baselines (synthetic replay data)") -> None:
     """Every version side by side: what decided (validation folds) apart from what is only reported (test span)."""
     backtests = _backtests(values)
-    table = Table(title="sentitrade demo: learned models against the baselines (synthetic replay data)",
+    table = Table(title=title,
                   caption="val: the walk-forward validation folds, out of fold (promotion decides on these) · "
                           "test: the untouched trailing days (reported only) · sd: spread over the folds")
     columns = ("version", "val AUC ± sd", "val ret", "test AUC", "test ret", "trades", "hit", "max DD", "verdict")

@@ -130,10 +130,11 @@ def _feed_opener(settings: Settings, options: TradeOptions, markets: dict) -> Ca
     def open_feed(start: datetime, end: datetime | None, pace_from: datetime) -> Feed:
         if options.feed == "replay":
             return ReplayFeed(ReplaySource(settings.replay_dir), markets, start, end, options.speed, pace_from)
+        from models.ingest.rules import with_stored_rules
         from trader.feeds.stream import LiveFeed  # the X and Polymarket clients load only for a live run
 
         lake = Lake(settings.lake_dir)
         landing = landing_into(lake, "trader-stream", "filtered stream (trader)")
-        return LiveFeed(markets, XSettings(), landing, PolymarketSettings(), resume_from=newest_stored_id(lake))
+        return LiveFeed(markets, with_stored_rules(XSettings(), lake), landing, PolymarketSettings(), resume_from=newest_stored_id(lake))
 
     return open_feed

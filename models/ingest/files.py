@@ -4,7 +4,8 @@ JSON Lines: one filtered-stream object per line, or one recent-search response p
 of its tweets becomes a stream payload). A payload that matched no rule gets the import's market.
 CSV: at least `created_at` and `text` columns; an `id` (or `tweet_id`, `id_str`) column if there is
 one, else a stable id derived from the row's content (so a re-import finds the same ids); optional
-author and count columns. Times without a zone are taken as UTC. Bytes that are not UTF-8 are
+author and count columns, the author's `followers` (or `followers_count`) and `verified` kept as the X
+payloads carry them, so the follower-weighted features see them. Times without a zone are taken as UTC. Bytes that are not UTF-8 are
 replaced by U+FFFD and counted; a row that still cannot be landed becomes a dead letter.
 """
 
@@ -25,6 +26,9 @@ from models.ingest.tweets import search_page_lines
 ID_COLUMNS = ("id", "tweet_id", "id_str")
 AUTHOR_COLUMNS = ("username", "user", "screen_name", "author")
 COUNT_COLUMNS = {"like_count": ("like_count", "likes", "favorites", "favorite_count"), "retweet_count": ("retweet_count", "retweets")}
+FOLLOWER_COLUMNS = ("followers", "followers_count", "author_followers")
+VERIFIED_COLUMNS = ("verified", "author_verified")
+TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f", ""}
 TIME_FORMATS = ("%m/%d/%y %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%a %b %d %H:%M:%S %z %Y")
 
 
@@ -98,6 +102,8 @@ def _csv_lines(raw_lines: Iterator[bytes], market: str, stats: FileStats, time_f
     id_column = next((column[c] for c in ID_COLUMNS if c in column), None)
     author_column = next((column[c] for c in AUTHOR_COLUMNS if c in column), None)
     counts = {key: next((column[c] for c in names if c in column), None) for key, names in COUNT_COLUMNS.items()}
+    followers_column = next((column[c] for c in FOLLOWER_COLUMNS if c in column), None)
+    verified_column = next((column[c] for c in VERIFIED_COLUMNS if c in column), None)
     formats = (time_format, *TIME_FORMATS) if time_format else TIME_FORMATS
     for row in reader:
         if not any(cell.strip() for cell in row):
@@ -113,8 +119,21 @@ def _csv_lines(raw_lines: Iterator[bytes], market: str, stats: FileStats, time_f
         users = []
         if author:
             data["author_id"] = "@" + author  # the file names the author, not X's numeric user id
-            users.append({"id": "@" + author, "username": author})
+            users.append({"id": "@" + author, "username": author, **_author_columns(row, followers_column, verified_column)})
         yield orjson.dumps({"data": data, "includes": {"users": users}, "matching_rules": [{"tag": market}]})
+
+
+def _author_columns(row: list[str], followers_column: int | None, verified_column: int | None) -> dict:
+    """The author fields a row gives, in the X payload's shape; a value that is not a count or a yes/no is
+    passed on as it is, so the parser dead-letters the row with its reason rather than guess."""
+    fields = {}
+    followers = _cell(row, followers_column).replace(",", "")
+    if followers:
+        fields["public_metrics"] = {"followers_count": int(followers) if followers.isdigit() else followers}
+    verified = _cell(row, verified_column).lower()
+    if verified_column is not None:
+        fields["verified"] = True if verified in TRUE_WORDS else False if verified in FALSE_WORDS else verified
+    return fields
 
 
 def _cell(row: list[str], i: int | None) -> str:

@@ -22,6 +22,7 @@ from dagster import (
 from models import registry, research
 from models.backtest import plot_equity
 from models.engine import MarketInfo
+from models.ingest.imports import stored_resolutions
 from models.sentiment import scorer_version
 from models.train import feature_importances, plot_calibration
 from orchestration.resources import LakeResource, MlflowResource, WarehouseResource
@@ -105,12 +106,14 @@ def _backtest_asset(kind: str):
     @asset(name=f"{kind}_backtest", ins={"trained": AssetIn(f"{kind}_model")}, deps=[FEATURES, PRICES],
            group_name="backtest", kinds={"mlflow"})
     def backtest(context: AssetExecutionContext, trained: dict, warehouse: WarehouseResource, lake: LakeResource, mlflow: MlflowResource) -> Output:
-        """Backtest the out-of-fold validation decisions and the registered version on the test span: the trader's engine and costs."""
+        """Backtest the out-of-fold validation decisions and the registered version on the test span: the trader's engine and costs,
+        settling at 1 or 0 each market the resolutions table says resolved (imported by `sentitrade ingest resolutions`)."""
         settings = Settings()
         ref = trained["ref"]
         loaded = registry.load_version(mlflow.model_name, ref.version)
         test = research.test_decisions(loaded.predict_proba, warehouse.table("features"), (loaded.holdout_start, loaded.holdout_end))
-        runs = research.backtest(trained["validation"], test, market_infos(lake), warehouse.table("stg_prices"), settings)
+        runs = research.backtest(trained["validation"], test, market_infos(lake), warehouse.table("stg_prices"), settings,
+                                 resolutions=stored_resolutions(lake.get()))
         metrics = runs.metrics()
         png = plot_equity(runs.test, settings.data_dir / "reports" / f"{kind}-v{ref.version}-test-equity.png", f"{kind} v{ref.version}: untouched test span")
         with tempfile.TemporaryDirectory() as tmp:

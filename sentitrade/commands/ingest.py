@@ -1,4 +1,5 @@
-"""`sentitrade ingest`: land tweets from the X API (recent search, the live stream) or from a file.
+"""`sentitrade ingest`: land tweets from the X API (recent search, the live stream) or from a file,
+and a user's own markets, prices and resolutions (`models.ingest.imports`).
 
 Everything lands through `models.ingest.landing` into the same raw_tweets partitions the Dagster
 asset writes: one per UTC day, each tweet id once in the whole store, bad lines in a dead-letter
@@ -23,7 +24,8 @@ from sentitrade.commands.common import DataDir, UserError, load_settings, utc_mo
 YEAR_S = 366 * 86_400  # --duration's bound: a timer of inf seconds overflows and never fires
 MARKETS_JSON_HINT = 'SENTITRADE_X_MARKETS is not valid JSON: set it to {"<market tag>": "<X query>", ...}'
 
-app = typer.Typer(help="Land tweets: from the X API (search backfill, the live stream) or your own file.", no_args_is_help=True)
+app = typer.Typer(help="Land tweets (X API search, the live stream, your own file) and your own markets, prices and resolutions.", no_args_is_help=True)
+FromFile = Annotated[Path, typer.Option("--from", help="The file to import.")]
 
 Market = Annotated[
     str | None,
@@ -56,12 +58,17 @@ def _x_errors() -> Iterator[None]:
         raise UserError(f"the X API failed after retries: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
 
 
-def _landing(data_dir: Path, dead_letter_name: str, source: str, default_market: str = ""):
+def _lake(data_dir: Path):
     from connectors.lake import Lake
-    from models.ingest.landing import landing_into
     from sentitrade.settings import Settings
 
-    return landing_into(Lake(Settings(data_dir=data_dir).lake_dir), dead_letter_name, source, default_market)
+    return Lake(Settings(data_dir=data_dir).lake_dir)
+
+
+def _landing(data_dir: Path, dead_letter_name: str, source: str, default_market: str = ""):
+    from models.ingest.landing import landing_into
+
+    return landing_into(_lake(data_dir), dead_letter_name, source, default_market)
 
 
 def _progress(in_bytes: bool = False):
@@ -128,8 +135,9 @@ def tweets(
         return _from_file(from_path, market, time_format, data_dir)
     window_args = dict(since_id=since_id, until_id=until_id, start_time=utc_moment(start_time, "--start-time"), end_time=utc_moment(end_time, "--end-time"))
     from connectors.x_api import XSettings
+    from models.ingest.rules import with_stored_rules
 
-    settings = load_settings(XSettings, on_parse_error=MARKETS_JSON_HINT)
+    settings = with_stored_rules(load_settings(XSettings, on_parse_error=MARKETS_JSON_HINT), _lake(data_dir))
     if query is not None:
         from models.ingest.landing import TweetIngestSettings
 
@@ -191,7 +199,7 @@ def stream(
     duration: Annotated[float | None, typer.Option(min=1, max=YEAR_S, help="Stop after this many seconds, at most a year (default: until Ctrl-C).")] = None,
     data_dir: DataDir = Path("data"),
 ):
-    """Follow the X filtered stream of the configured markets (SENTITRADE_X_MARKETS) and land it.
+    """Follow the X filtered stream of the tracked markets (the rules file's queries, `sentitrade markets rules`; else SENTITRADE_X_MARKETS) and land it.
 
     Keeps one rule per market in sync first. Survives dropped connections, 429s (waits for the rate-limit reset), 5xx and stalls (no data or keep-alive for SENTITRADE_X_STALL_TIMEOUT_S), reconnecting with backoff; after each reconnect it searches the gap, so nothing is missed. Starts after the newest tweet stored.
 
@@ -201,8 +209,10 @@ def stream(
     from connectors.x_stream import LiveStream
     from models.ingest.landing import newest_stored_id
 
-    settings = load_settings(XSettings, on_parse_error=MARKETS_JSON_HINT)
+    from models.ingest.rules import with_stored_rules
+
     landing = _landing(data_dir, "stream", "filtered stream")
+    settings = with_stored_rules(load_settings(XSettings, on_parse_error=MARKETS_JSON_HINT), landing.lake)
     with _x_errors():
         live = LiveStream(settings, landing, resume_from=newest_stored_id(landing.lake))
         previous = signal.getsignal(signal.SIGINT)
@@ -234,3 +244,70 @@ def _tick(live, progress, task) -> None:
     while not live.wait(1.0):
         r = live.report
         progress.update(task, description=f"following the stream: {r.landing.landed:,} landed, {r.connects} connections", completed=r.landing.landed)
+
+
+def _import(what: str, table: str, data_dir: Path, run) -> None:
+    """Run one import on the lake; a refused file is one line and leaves the store as it was."""
+    from models.ingest.imports import BadFile
+
+    lake = _lake(data_dir)
+    try:
+        report = run(lake)
+    except BadFile as exc:
+        raise UserError(f"{exc}; nothing was stored") from None
+    typer.echo(f"landed {report.landed:,} of {report.read:,} {what} read into {lake.root / table}")
+    typer.echo(f"  duplicates: {report.duplicates:,} (already stored, or repeated in the input)")
+    typer.echo(f"  dead-lettered: {report.dead_lettered:,}{f' -> {report.dead_letters}' if report.dead_letters else ''}")
+    typer.echo(json.dumps(report.summary()))
+
+
+def _existing(path: Path) -> Path:
+    if not path.exists():
+        raise UserError(f"--from {path}: no such file")
+    return path
+
+
+@app.command()
+def markets(from_path: FromFile, data_dir: DataDir = Path("data")):
+    """Land Gamma market objects (a JSON array or JSON Lines, either id encoding) into the markets table; non-Yes/No markets are dead-lettered with the reason.
+
+    Prints a summary and, as its last line, {"read", "landed", "duplicates", "dead_lettered"} as JSON; a second run lands nothing.
+    """
+    from models.ingest.imports import import_markets
+
+    path = _existing(from_path)
+    _import("markets", "markets", data_dir, lambda lake: import_markets(lake, path))
+
+
+@app.command()
+def prices(
+    from_path: Annotated[Path, typer.Option("--from", help="A CSV of timestamp,price (ISO-8601 or unix seconds; the YES price), a CLOB prices-history JSON, or Pancake's polymarket-history folder (markets, daily bars and resolutions at once).")],
+    market: Annotated[str | None, typer.Option(help="The market's slug, already in the markets table (not with Pancake's folder).")] = None,
+    data_dir: DataDir = Path("data"),
+):
+    """Land a market's YES-price history into price_history, one partition per UTC day.
+
+    A file with a price outside [0, 1], timestamps out of order or repeated, or a market not imported yet is refused whole. Prints a summary and, last, {"read", "landed", "duplicates", "dead_lettered"} as JSON.
+    """
+    from models.ingest.imports import import_daily_bars, import_prices
+
+    path = _existing(from_path)
+    if path.is_dir():
+        if market is not None:
+            raise UserError("--market goes with a price file: Pancake's folder names its own markets")
+        return _import("markets, daily bars and resolutions", "price_history", data_dir, lambda lake: import_daily_bars(lake, path))
+    if market is None:
+        raise UserError("say which market these prices are: --market SLUG (see the markets table, or `sentitrade ingest markets`)")
+    _import(f"prices of {market}", "price_history", data_dir, lambda lake: import_prices(lake, path, market))
+
+
+@app.command()
+def resolutions(from_path: FromFile, data_dir: DataDir = Path("data")):
+    """Land market,resolved_at,outcome (YES or NO) rows into the resolutions table, which the backtest settles on.
+
+    Prints a summary and, last, {"read", "landed", "duplicates", "dead_lettered"} as JSON.
+    """
+    from models.ingest.imports import import_resolutions
+
+    path = _existing(from_path)
+    _import("resolutions", "resolutions", data_dir, lambda lake: import_resolutions(lake, path))

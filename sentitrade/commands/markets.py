@@ -1,4 +1,5 @@
-"""`sentitrade markets`: find Polymarket markets, land their price history and order books.
+"""`sentitrade markets`: find Polymarket markets, land their price history and order books; the rules that
+say which tweets are about which market, and the re-tagging of landed tweets by them (`models.ingest.rules`).
 
 Talks to the live APIs through `connectors.polymarket` (SENTITRADE_POLYMARKET_* settings). What it
 lands goes into the same lake tables the Dagster assets write, merged by key, never clobbering them.
@@ -17,7 +18,7 @@ import typer
 
 from sentitrade.commands.common import DataDir, UserError, load_settings
 
-app = typer.Typer(help="Polymarket markets: discover them, land price history and order-book snapshots.", no_args_is_help=True)
+app = typer.Typer(help="Polymarket markets: discover them, land price history and order-book snapshots, map tweets to them.", no_args_is_help=True)
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
 
@@ -159,3 +160,41 @@ def wallet():
     except Exception:  # the library's message may quote the key: say nothing of it
         raise UserError("SENTITRADE_POLYMARKET_PRIVATE_KEY is not a valid private key (32 bytes of hex)") from None
     typer.echo(address)
+
+
+@app.command()
+def rules(
+    from_path: Annotated[Path, typer.Option("--from", dir_okay=False, help="YAML: markets: {<slug>: {keywords: [...], regex: [...], query: <X rule>}}.")],
+    data_dir: DataDir = Path("data"),
+):
+    """Store the tracked markets' keyword and regex rules: `markets map` tags landed tweets by them, and the live stream and search follow their queries."""
+    from models.ingest.rules import BadRules, read_rules, store_rules
+
+    if not from_path.is_file():
+        raise UserError(f"--from {from_path}: no such file")
+    try:
+        found = read_rules(from_path)
+    except BadRules as exc:
+        raise UserError(f"{exc}; the stored rules are unchanged") from None
+    lake = _lake(data_dir)
+    store_rules(lake, found)
+    for rule in found:
+        typer.echo(f"{rule.market}: {len(rule.keywords)} keywords, {len(rule.regex)} regex; stream rule: {rule.query}")
+    typer.echo(f"stored {len(found)} markets' rules; run `sentitrade markets map` to re-tag the landed tweets by them")
+
+
+@app.command("map")
+def map_tweets(data_dir: DataDir = Path("data")):
+    """Re-tag every landed tweet by the current rules (a tweet matching two markets counts for both); `sentitrade research` scores and trains on the new tags."""
+    import json
+
+    from models.ingest.rules import map_tweets as retag, stored_rules
+
+    lake = _lake(data_dir)
+    current = stored_rules(lake)
+    if not current:
+        raise UserError("no rules stored yet: write a rules.yaml and run `sentitrade markets rules --from rules.yaml`")
+    counts = retag(lake, current)
+    typer.echo(f"tagged {counts['matched']:,} of {counts['tweets']:,} tweets over {counts['days']} days by {len(current)} markets' rules; "
+               f"{counts['unmatched']:,} matched none and keep the market they landed with")
+    typer.echo(json.dumps(counts))
