@@ -164,9 +164,16 @@ def held_out_metrics(result: BacktestResult) -> dict[str, float]:
     return flat
 
 
+def observed_until(prices: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
+    """The prices a backtest of `decisions` may see: none after its last decision. The engine settles what
+    resolved within the data it is given, so the validation folds' backtest must not be handed the test
+    span's prices, or a position open at the folds' end would be paid by a resolution inside the test span."""
+    return prices if decisions.empty else prices[prices["ts"] <= decisions["ts"].max()]
+
+
 def backtest(validation: pd.DataFrame, test: pd.DataFrame, markets: Mapping[str, MarketInfo], prices: pd.DataFrame,
              settings: Settings, resolutions: pd.DataFrame | None = None) -> Backtests:
     """Backtest the out-of-fold validation decisions and the test span alike: same engine, prices and costs."""
     tested, costs = backtest_test_span(test, markets, prices, settings, resolutions)
-    validated = run_backtest(validation, markets, settings, prices=prices, resolutions=resolutions)
+    validated = run_backtest(validation, markets, settings, prices=observed_until(prices, validation), resolutions=resolutions)
     return Backtests(validated, tested, costs)

@@ -21,6 +21,7 @@ from dagster import (
 
 from models import registry, research
 from models.backtest import plot_equity
+from models.ingest.imports import stored_resolutions
 from orchestration.assets.train import DAGSTER_RUN_TAG, market_infos
 from orchestration.resources import LakeResource, MlflowResource, WarehouseResource
 from sentitrade.settings import Settings
@@ -36,7 +37,8 @@ def backtest_registered_version(context: OpExecutionContext, config: VersionToBa
     settings = Settings()
     loaded = registry.load_version(mlflow.model_name, config.version)
     test = research.test_decisions(loaded.predict_proba, warehouse.table("features"), (loaded.holdout_start, loaded.holdout_end))
-    result, costs = research.backtest_test_span(test, market_infos(lake), warehouse.table("stg_prices"), settings)
+    result, costs = research.backtest_test_span(test, market_infos(lake), warehouse.table("stg_prices"), settings,
+                                                stored_resolutions(lake.get()))
     metrics = research.held_out_metrics(result)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
