@@ -34,6 +34,9 @@ RAW_TWEETS = pa.schema(
     ]
 )
 
+SOURCE = "source"  # raw_tweets: who landed a row (replay, import-<file>, stream, search, ...)
+STORED_RAW_TWEETS = RAW_TWEETS.append(pa.field(SOURCE, pa.string()))  # a parsed row and its source, as stored
+
 SCORED_TWEETS = pa.schema(
     [
         ("tweet_id", pa.string()),

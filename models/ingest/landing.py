@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.lake import RAW_TWEETS, Lake
+from connectors.lake import SOURCE, STORED_RAW_TWEETS, Lake
 from models.ingest.tweets import tweets_table
 
 TABLE = "raw_tweets"
@@ -128,15 +128,26 @@ def _locked(lake: Lake) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class _Partition:
-    """One day's partition being rewritten: the rows it held (unless replaced), then the new ones."""
+def _stored(table: pa.Table) -> pa.Table:
+    """A partition's rows as stored now: files written before sources were kept get a null `source`
+    (of unknown origin, so no source's replace ever removes them)."""
+    if SOURCE not in table.column_names:
+        table = table.append_column(SOURCE, pa.nulls(table.num_rows, pa.string()))
+    return table.select(STORED_RAW_TWEETS.names).cast(STORED_RAW_TWEETS)
 
-    def __init__(self, stack: ExitStack, lake: Lake, day: date, replace: bool):
+
+class _Partition:
+    """One day's partition being rewritten: the rows it held (but this source's own, on a replace), then the new ones."""
+
+    def __init__(self, stack: ExitStack, lake: Lake, day: date, source: str, replace: bool):
         self.held: set[str] = set()
-        self.out = stack.enter_context(lake.writer(TABLE, RAW_TWEETS, day))
-        if not replace and lake.exists(TABLE, day):
+        self.source = source
+        self.out = stack.enter_context(lake.writer(TABLE, STORED_RAW_TWEETS, day))
+        if lake.exists(TABLE, day):
             for batch in pq.ParquetFile(lake.path(TABLE, day)).iter_batches():
-                table = pa.Table.from_batches([batch]).cast(RAW_TWEETS)
+                table = _stored(pa.Table.from_batches([batch]))
+                if replace:  # the source's own rows go; what any other source landed stays
+                    table = table.filter(pc.fill_null(pc.not_equal(table[SOURCE], source), True))
                 self.held.update(table["tweet_id"].to_pylist())
                 self.out.write_table(table)
 
@@ -144,15 +155,17 @@ class _Partition:
         """Write the rows the partition does not hold yet (another process may have landed some)."""
         if self.held:
             rows = rows.filter(pa.array([tid not in self.held for tid in rows["tweet_id"].to_pylist()], pa.bool_()))
-        self.out.write_table(rows)
+        self.out.write_table(rows.append_column(SOURCE, pa.array([self.source] * rows.num_rows, pa.string())))
         return rows.num_rows
 
 
 class TweetLanding:
     """Lands payload lines into the store, deduplicated by tweet id across every partition."""
 
-    def __init__(self, lake: Lake, dead_letters: DeadLetters, default_market: str = "", chunk_rows: int = 10_000):
+    def __init__(self, lake: Lake, dead_letters: DeadLetters, default_market: str = "", chunk_rows: int = 10_000,
+                 source: str = "import"):
         self.lake, self.dead_letters, self.default_market, self.chunk_rows = lake, dead_letters, default_market, chunk_rows
+        self.source = source  # stored with each row landed: a replace of this source's days replaces only these
         self._ids: set[str] | None = None  # every id in the store, loaded on first use and kept current
 
     def _stored_ids(self, exclude: frozenset[date]) -> set[str]:
@@ -164,14 +177,15 @@ class TweetLanding:
         return self._ids
 
     def land(self, lines: Iterable[str | bytes], replace: Iterable[date] = ()) -> LandingReport:
-        """Land `lines`; the partitions of `replace` are rewritten from these lines alone (a source that
-        holds the whole day, such as the replay data set), the others keep what they held."""
+        """Land `lines`; in the partitions of `replace` this source's rows are replaced by these lines (a
+        source that holds the whole day, such as the replay data set), and every other source's rows are
+        kept (an import, the stream, a backfill); the other partitions keep all they held."""
         replace = frozenset(replace)
         report, lines = LandingReport(), iter(lines)
         try:
             with _locked(self.lake), ExitStack() as stack:
                 seen = self._stored_ids(replace)
-                partitions = {day: _Partition(stack, self.lake, day, True) for day in replace}
+                partitions = {day: _Partition(stack, self.lake, day, self.source, True) for day in replace}
                 while chunk := list(islice(lines, self.chunk_rows)):
                     batch = tweets_table(chunk, self.default_market, seen, first_line=report.read + 1)
                     self.dead_letters.write(batch.dead_letters)
@@ -190,7 +204,7 @@ class TweetLanding:
         days = pc.cast(table["created_at"], pa.date32())
         for day in pc.unique(days).to_pylist():
             if day not in partitions:
-                partitions[day] = _Partition(stack, self.lake, day, replace=False)
+                partitions[day] = _Partition(stack, self.lake, day, self.source, replace=False)
             rows = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
             landed = partitions[day].append(rows)
             report.landed += landed
@@ -202,4 +216,4 @@ class TweetLanding:
 def landing_into(lake: Lake, name: str, source: str, default_market: str = "") -> TweetLanding:
     """A landing whose dead letters go to a file named after this run (`<name>-<UTC time>`)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return TweetLanding(lake, DeadLetters(dead_letter_path(lake, f"{name}-{stamp}"), source), default_market)
+    return TweetLanding(lake, DeadLetters(dead_letter_path(lake, f"{name}-{stamp}"), source), default_market, source=name)

@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from connectors.lake import RAW_TWEETS, Lake
+from connectors.lake import STORED_RAW_TWEETS, Lake
 from models.ingest.landing import TABLE, DeadLetters, LandingReport, TweetIngestSettings, TweetLanding, dead_letter_path, spooled
 from orchestration.partitions import daily
 from orchestration.resources import LakeResource, TweetSourceResource
@@ -34,9 +34,11 @@ def raw_tweets(context: AssetExecutionContext, tweets: TweetSourceResource, lake
     lines = tweets.get().tweet_lines(day)
     if tweets.appends:  # X recent search: fetch it all before taking the store's lock
         lines = spooled(lines)
-    report = TweetLanding(store, letters).land(lines, replace=() if tweets.appends else [day])
+    # The replay holds whole days: its rows of the day are replaced, never what an import or the stream landed.
+    landing = TweetLanding(store, letters, source="x-search" if tweets.appends else "replay")
+    report = landing.land(lines, replace=() if tweets.appends else [day])
     if not store.exists(TABLE, day):  # a day without tweets is still a landed (empty) partition
-        store.write(TABLE, RAW_TWEETS.empty_table(), day)
+        store.write(TABLE, STORED_RAW_TWEETS.empty_table(), day)
     if letters.count:
         context.log.warning(f"{letters.count} bad lines of {report.read} dead-lettered to {letters.path}")
     return MaterializeResult(
