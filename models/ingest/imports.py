@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from connectors.lake import MARKETS, PRICE_HISTORY, Lake
 from models.ingest.errors import BadRecord
-from models.ingest.landing import DeadLetters
+from models.ingest.landing import Counts, DeadLetters
 from models.ingest.markets import parse_gamma_market
 
 RESOLUTIONS = pa.schema([("market", pa.string()), ("resolved_at", pa.timestamp("us")), ("outcome", pa.string())])
@@ -36,19 +36,11 @@ class BadFile(ValueError):
 
 
 @dataclass
-class ImportReport:
-    read: int = 0
-    landed: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
+class ImportReport(Counts):
     dead_letters: Path | None = None
 
-    def summary(self) -> dict:
-        return {"read": self.read, "landed": self.landed, "duplicates": self.duplicates, "dead_lettered": self.dead_lettered}
-
     def add(self, other: ImportReport) -> None:
-        for key, value in other.summary().items():
-            setattr(self, key, getattr(self, key) + value)
+        super().add(other)
         self.dead_letters = self.dead_letters or other.dead_letters
 
 

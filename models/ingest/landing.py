@@ -66,20 +66,29 @@ class DeadLetters:
 
 
 @dataclass
-class LandingReport:
+class Counts:
+    """What every landing and import reports, and prints as its last JSON line."""
+
     read: int = 0
     landed: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
-    days: Counter = field(default_factory=Counter)  # tweets landed per partition day
-    newest_id: int | None = None  # the largest numeric (X) id landed: where a later search resumes
 
     def summary(self) -> dict:
         return {"read": self.read, "landed": self.landed, "duplicates": self.duplicates, "dead_lettered": self.dead_lettered}
 
-    def add(self, other: LandingReport) -> None:
+    def add(self, other: Counts) -> None:
         for key, value in other.summary().items():
             setattr(self, key, getattr(self, key) + value)
+
+
+@dataclass
+class LandingReport(Counts):
+    days: Counter = field(default_factory=Counter)  # tweets landed per partition day
+    newest_id: int | None = None  # the largest numeric (X) id landed: where a later search resumes
+
+    def add(self, other: LandingReport) -> None:
+        super().add(other)
         self.days.update(other.days)
         self.newest_id = _newest(self.newest_id, other.newest_id)
 
