@@ -142,25 +142,22 @@ class Backtests:
 
     def metrics(self) -> dict[str, float]:
         """Flat `validation_*` / `test_*` figures for MLflow (None-valued ones, like a too-short Sharpe, left out)."""
-        flat = {f"validation_{name}": float(value) for name, value in self.validation.metrics.items()
-                if isinstance(value, int | float) and not isinstance(value, bool)}
-        flat["validation_return"] = flat.pop("validation_total_return")
-        return flat | held_out_metrics(self.test)
+        return span_metrics(self.validation, "validation") | span_metrics(self.test, "test")
 
 
 def backtest_test_span(test: pd.DataFrame, markets: Mapping[str, MarketInfo], prices: pd.DataFrame, settings: Settings,
-                  resolutions: pd.DataFrame | None = None) -> tuple[BacktestResult, pd.DataFrame]:
+                       resolutions: pd.DataFrame | None = None) -> tuple[BacktestResult, pd.DataFrame]:
     """The test span's backtest and its cost-sensitivity table: runs at costs x0, x1 and x2, the x1 run the backtest itself."""
     at_scale = {scale: run_backtest(test, markets, settings, prices=prices, resolutions=resolutions, cost_scale=scale)
                 for scale in COST_SCALES}
     return at_scale[1.0], sensitivity_table(at_scale)
 
 
-def held_out_metrics(result: BacktestResult) -> dict[str, float]:
-    """A test-span backtest's figures as MLflow metrics (`test_*`, the return as `test_return`)."""
-    flat = {f"test_{name}": float(value) for name, value in result.metrics.items()
+def span_metrics(result: BacktestResult, span: str) -> dict[str, float]:
+    """A backtest's numeric figures as MLflow metrics named `<span>_*`, its total return as `<span>_return`."""
+    flat = {f"{span}_{name}": float(value) for name, value in result.metrics.items()
             if isinstance(value, int | float) and not isinstance(value, bool)}
-    flat["test_return"] = flat.pop("test_total_return")
+    flat[f"{span}_return"] = flat.pop(f"{span}_total_return")
     return flat
 
 

@@ -22,9 +22,10 @@ from dagster import (
 from models import registry, research
 from models.backtest import plot_equity
 from models.ingest.imports import stored_resolutions
-from orchestration.assets.train import DAGSTER_RUN_TAG, market_infos
+from orchestration.assets.train import DAGSTER_RUN_TAG, backtest_files, market_infos
 from orchestration.resources import LakeResource, MlflowResource, WarehouseResource
 from sentitrade.settings import Settings
+
 
 class VersionToBacktest(Config):
     version: str
@@ -39,14 +40,11 @@ def backtest_registered_version(context: OpExecutionContext, config: VersionToBa
     test = research.test_decisions(loaded.predict_proba, warehouse.table("features"), (loaded.holdout_start, loaded.holdout_end))
     result, costs = research.backtest_test_span(test, market_infos(lake), warehouse.table("stg_prices"), settings,
                                                 stored_resolutions(lake.get()))
-    metrics = research.held_out_metrics(result)
+    metrics = research.span_metrics(result, "test")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        files = {"backtest/equity.png": plot_equity(result, folder / "equity.png", f"{loaded.kind} v{loaded.version}: untouched test span"),
-                 "backtest/trades.csv": folder / "trades.csv", "backtest/cost_sensitivity.csv": folder / "costs.csv"}
-        result.fills.to_csv(files["backtest/trades.csv"], index=False)
-        costs.to_csv(files["backtest/cost_sensitivity.csv"], index=False)
-        registry.log_evaluation(loaded.run_id, metrics, files, settings=settings)
+        png = plot_equity(result, folder / "equity.png", f"{loaded.kind} v{loaded.version}: untouched test span")
+        registry.log_evaluation(loaded.run_id, metrics, backtest_files(result, costs, png, folder), settings=settings)
     context.log.info(f"{loaded.kind} v{loaded.version}: test return {metrics['test_return']:+.2%} over {len(test):,} decisions")
 
 

@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from models import registry, research
-from models.backtest import plot_equity
+from models.backtest import BacktestResult, plot_equity
 from models.engine import MarketInfo
 from models.ingest.imports import stored_resolutions
 from models.sentiment import scorer_version
@@ -102,6 +102,15 @@ def _model_asset(kind: str):
     return model
 
 
+def backtest_files(test: BacktestResult, costs: pd.DataFrame, equity_png: Path, folder: Path) -> dict[str, Path]:
+    """A version's backtest files under the names MLflow keeps them by: the equity curve, its trades, the cost table."""
+    files = {"backtest/equity.png": equity_png, "backtest/trades.csv": folder / "trades.csv",
+             "backtest/cost_sensitivity.csv": folder / "costs.csv"}
+    test.fills.to_csv(files["backtest/trades.csv"], index=False)
+    costs.to_csv(files["backtest/cost_sensitivity.csv"], index=False)
+    return files
+
+
 def _backtest_asset(kind: str):
     @asset(name=f"{kind}_backtest", ins={"trained": AssetIn(f"{kind}_model")}, deps=[FEATURES, PRICES],
            group_name="backtest", kinds={"mlflow"})
@@ -117,12 +126,7 @@ def _backtest_asset(kind: str):
         metrics = runs.metrics()
         png = plot_equity(runs.test, settings.data_dir / "reports" / f"{kind}-v{ref.version}-test-equity.png", f"{kind} v{ref.version}: untouched test span")
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            files = {"backtest/equity.png": png,
-                     "backtest/trades.csv": folder / "trades.csv", "backtest/cost_sensitivity.csv": folder / "costs.csv"}
-            runs.test.fills.to_csv(files["backtest/trades.csv"], index=False)
-            runs.cost_sensitivity.to_csv(files["backtest/cost_sensitivity.csv"], index=False)
-            registry.log_evaluation(ref.run_id, metrics, files, settings=settings)
+            registry.log_evaluation(ref.run_id, metrics, backtest_files(runs.test, runs.cost_sensitivity, png, Path(tmp)), settings=settings)
         context.log.info(f"{kind} v{ref.version}: validation return {metrics['validation_return']:+.2%}, test return {metrics['test_return']:+.2%}")
         return Output(
             {"kind": kind, "version": ref.version, "baseline": trained["baseline"], "metrics": metrics,
